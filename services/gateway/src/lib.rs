@@ -1,0 +1,170 @@
+//! The Nightshift gateway: OpenAI-compatible Files and Batches API in front of JetStream and Postgres.
+//!
+//! # Layout
+//! - [`routes`]: the HTTP API (`/v1/files`, `/v1/batches`, health and metrics).
+//! - [`ingest`]: validates a batch's input file, splits it into chunks and publishes them, resuming
+//!   after a crash from what Postgres recorded.
+//! - [`validate`] and [`lines`]: the streaming line checks behind ingest.
+//! - [`store`]: Postgres persistence.
+//! - [`auth`], [`error`], [`metrics`]: API keys, the OpenAI error shape, Prometheus counters.
+
+pub mod auth;
+pub mod error;
+pub mod ingest;
+pub mod lines;
+pub mod metrics;
+pub mod routes;
+pub mod store;
+pub mod validate;
+
+use anyhow::Context;
+use async_nats::jetstream;
+use clap::{Args, Parser};
+use nightshift_shared::config::{AuthArgs, DatabaseArgs, NatsArgs};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Gateway configuration, from flags and environment.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "nightshift-gateway", version, about)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "GATEWAY_ADDR", default_value = "0.0.0.0:4080")]
+    pub addr: SocketAddr,
+
+    #[command(flatten)]
+    pub nats: NatsArgs,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Bounds on what clients may send, and how batches are cut into chunks.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Largest file accepted by `POST /v1/files`, in bytes.
+    #[arg(long, env = "NIGHTSHIFT_MAX_FILE_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub max_file_bytes: u64,
+
+    /// Longest request line in a batch input file, in bytes.
+    #[arg(long, env = "NIGHTSHIFT_MAX_LINE_BYTES", default_value_t = 480 * 1024)]
+    pub max_line_bytes: usize,
+
+    /// Most requests one batch may hold.
+    #[arg(long, env = "NIGHTSHIFT_MAX_REQUESTS_PER_BATCH", default_value_t = 200_000)]
+    pub max_requests: u64,
+
+    /// Requests per chunk handed to a worker.
+    #[arg(long, env = "NIGHTSHIFT_CHUNK_SIZE", default_value_t = 100)]
+    pub chunk_size: u32,
+
+    /// Most bytes of requests per chunk (a chunk is one NATS message, bounded by its max payload).
+    #[arg(long, env = "NIGHTSHIFT_CHUNK_MAX_BYTES", default_value_t = 768 * 1024)]
+    pub chunk_max_bytes: usize,
+
+    /// Hours a published result waits in JetStream for the collector before it is dropped.
+    #[arg(long, env = "NIGHTSHIFT_RESULTS_RETENTION_HOURS", default_value_t = 72)]
+    pub results_retention_hours: u64,
+}
+
+impl LimitArgs {
+    pub fn validation(&self) -> validate::Limits {
+        validate::Limits {
+            max_line_bytes: self.max_line_bytes,
+            max_requests: self.max_requests,
+            chunk_size: self.chunk_size.max(1),
+            chunk_max_bytes: self.chunk_max_bytes,
+        }
+    }
+}
+
+/// Everything a handler or background task needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: store::Store,
+    pub nats: async_nats::Client,
+    pub js: jetstream::Context,
+    pub control: jetstream::kv::Store,
+    pub keys: auth::Keys,
+    pub limits: Arc<LimitArgs>,
+    pub metrics: metrics::Metrics,
+    pub ingest: ingest::Ingest,
+}
+
+impl AppState {
+    /// Connects to NATS and makes sure the streams exist; the store is already connected.
+    pub async fn new(
+        config: &Config,
+        store: store::Store,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let nats = async_nats::connect(&config.nats.nats_url)
+            .await
+            .with_context(|| format!("connecting to NATS at {} (NATS_URL)", config.nats.nats_url))?;
+        let max_payload = nats.server_info().max_payload;
+        let largest_chunk = config.limits.chunk_max_bytes.max(config.limits.max_line_bytes * 2);
+        anyhow::ensure!(
+            largest_chunk + 4096 <= max_payload,
+            "NIGHTSHIFT_CHUNK_MAX_BYTES ({}) and twice NIGHTSHIFT_MAX_LINE_BYTES ({}) must fit under \
+             the NATS server's max_payload ({max_payload} bytes): lower them or raise max_payload",
+            config.limits.chunk_max_bytes,
+            config.limits.max_line_bytes,
+        );
+        let js = jetstream::new(nats.clone());
+        let retention = Duration::from_secs(config.limits.results_retention_hours.max(1) * 3600);
+        let streams = nightshift_shared::jetstream::ensure(&js, retention).await?;
+        Ok(Self {
+            store,
+            nats,
+            js,
+            control: streams.control,
+            keys: auth::Keys::new(&config.auth.api_keys),
+            limits: Arc::new(config.limits.clone()),
+            metrics: metrics::Metrics::new()?,
+            ingest: ingest::Ingest::new(shutdown),
+        })
+    }
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> axum::Router {
+    routes::router(state)
+}
+
+/// Serves the API on `listener` until `shutdown` fires, then waits for background work to stop.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let background = ingest::spawn_sweeper(state.clone());
+    let app = router(state.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await
+        .context("serving HTTP")?;
+    shutdown.cancel();
+    state.ingest.wait().await;
+    background.await.context("sweeper task")?;
+    Ok(())
+}
+
+/// Connects everything, binds `config.addr` and serves until `shutdown`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = store::Store::connect(&config.database).await?;
+    let state = AppState::new(&config, store, shutdown.clone()).await?;
+    let listener = TcpListener::bind(config.addr).await.with_context(|| {
+        format!("cannot listen on {}: is it in use? Set GATEWAY_ADDR", config.addr)
+    })?;
+    tracing::info!(addr = %config.addr, open = state.keys.is_open(), "gateway listening");
+    serve(listener, state, shutdown).await
+}

@@ -1,0 +1,18 @@
+//! Wire contracts every Nightshift service agrees on.
+//!
+//! # Layout
+//! - [`openai`]: the OpenAI Files and Batches objects, exactly as clients see them.
+//! - [`messages`]: what travels on NATS between gateway, workers and collector.
+//! - [`subjects`]: stream, consumer and subject names.
+//! - [`jetstream`]: the streams and bucket, created idempotently.
+//! - [`config`]: connection settings every service flattens into its own config.
+//! - [`telemetry`]: tracing setup, done once per process.
+//!
+//! No business logic lives here: only the shapes the services exchange.
+
+pub mod config;
+pub mod jetstream;
+pub mod messages;
+pub mod openai;
+pub mod subjects;
+pub mod telemetry;

@@ -1,0 +1,80 @@
+//! Messages that travel on NATS between the gateway, workers and the collector.
+
+use crate::openai::Endpoint;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// A slice of a batch handed to one worker: up to N consecutive requests of the input file.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChunkMessage {
+    pub batch_id: String,
+    pub chunk_index: u32,
+    pub endpoint: Endpoint,
+    /// Unix seconds after which the batch has expired and unstarted requests end `batch_expired`.
+    pub expires_at: i64,
+    pub requests: Vec<ChunkRequest>,
+}
+
+/// One request of a chunk, with its 1-based line in the input file.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChunkRequest {
+    pub line: u32,
+    pub custom_id: String,
+    pub body: Box<RawValue>,
+}
+
+/// The result of one request, published by the worker that ran it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ResultMessage {
+    pub batch_id: String,
+    pub chunk_index: u32,
+    pub line: u32,
+    pub custom_id: String,
+    /// `batch_req_...`, the id of this line in the output or error file.
+    pub request_id: String,
+    pub worker_id: String,
+    pub outcome: ResultOutcome,
+    /// Token counts as the backend reported them; absent figures stay absent.
+    #[serde(default)]
+    pub usage: Option<TokenUsage>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ResultOutcome {
+    /// The backend answered; a 2xx goes to the output file, anything else to the error file.
+    Response { status_code: u16, body: Box<RawValue> },
+    /// No answer could be had (timeout, connection failure, cancelled, expired).
+    Error { code: String, message: String },
+}
+
+impl ResultOutcome {
+    pub fn is_success(&self) -> bool {
+        matches!(self, Self::Response { status_code, .. } if (200..300).contains(status_code))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub cached_tokens: Option<u64>,
+}
+
+/// Control state of a batch, kept in the [`crate::subjects::CONTROL_BUCKET`] key-value bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchControl {
+    Cancelled,
+    Expired,
+}
+
+impl BatchControl {
+    /// The error code unstarted requests of such a batch end with.
+    pub fn error_code(self) -> &'static str {
+        match self {
+            Self::Cancelled => "batch_cancelled",
+            Self::Expired => "batch_expired",
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! JetStream stream, consumer and subject names shared by every service.
+
+/// Work-queue stream holding batch chunks waiting for a worker.
+pub const CHUNKS_STREAM: &str = "NIGHTSHIFT_CHUNKS";
+/// Subject prefix of chunk messages: `nightshift.chunks.<batch_id>`.
+pub const CHUNKS_SUBJECT_PREFIX: &str = "nightshift.chunks";
+/// Durable pull consumer every worker shares, so adding a worker adds capacity.
+pub const WORKERS_CONSUMER: &str = "nightshift-workers";
+
+/// Stream holding one message per finished request.
+pub const RESULTS_STREAM: &str = "NIGHTSHIFT_RESULTS";
+/// Subject prefix of result messages: `nightshift.results.<batch_id>.<chunk_index>`.
+pub const RESULTS_SUBJECT_PREFIX: &str = "nightshift.results";
+/// Durable pull consumer of the result collector.
+pub const COLLECTOR_CONSUMER: &str = "nightshift-collector";
+
+/// Key-value bucket holding the control state (cancelled, expired) of running batches.
+pub const CONTROL_BUCKET: &str = "nightshift_batch_control";
+
+/// Subject a chunk of `batch_id` is published on.
+pub fn chunk_subject(batch_id: &str) -> String {
+    format!("{CHUNKS_SUBJECT_PREFIX}.{batch_id}")
+}
+
+/// JetStream de-duplication id of a chunk: publishing it twice stores it once.
+pub fn chunk_msg_id(batch_id: &str, chunk_index: u32) -> String {
+    format!("{batch_id}.{chunk_index}")
+}
+
+/// Subject the results of one chunk are published on.
+pub fn result_subject(batch_id: &str, chunk_index: u32) -> String {
+    format!("{RESULTS_SUBJECT_PREFIX}.{batch_id}.{chunk_index}")
+}
+
+/// JetStream de-duplication id of one request's result.
+pub fn result_msg_id(batch_id: &str, line: u32) -> String {
+    format!("{batch_id}.r{line}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_nest_under_their_stream_prefix() {
+        assert_eq!(chunk_subject("batch_1"), "nightshift.chunks.batch_1");
+        assert_eq!(result_subject("batch_1", 7), "nightshift.results.batch_1.7");
+        assert_ne!(chunk_msg_id("b", 1), result_msg_id("b", 1));
+    }
+}
