@@ -1,9 +1,10 @@
-//! The JetStream streams and bucket every service expects, created idempotently by whoever starts first.
+//! The JetStream streams every service expects, created idempotently by whoever starts first.
 
 use crate::subjects::{
-    CHUNKS_STREAM, CHUNKS_SUBJECT_PREFIX, CONTROL_BUCKET, RESULTS_STREAM, RESULTS_SUBJECT_PREFIX,
+    CHUNKS_STREAM, CHUNKS_SUBJECT_PREFIX, CONTROL_STREAM, CONTROL_SUBJECT_PREFIX, RESULTS_STREAM,
+    RESULTS_SUBJECT_PREFIX,
 };
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, stream};
 use std::time::Duration;
 
 /// How long JetStream remembers a message id to drop a re-publish of it.
@@ -13,18 +14,19 @@ pub const DEDUP_WINDOW: Duration = Duration::from_secs(2 * 60 * 60);
 pub enum SetupError {
     #[error("creating JetStream stream {name}: {source}")]
     Stream { name: &'static str, source: async_nats::Error },
-    #[error("creating JetStream key-value bucket {CONTROL_BUCKET}: {0}")]
-    Bucket(async_nats::Error),
 }
 
-/// Handles on the streams and bucket, after making sure they exist.
+/// How long a batch's control state is kept: longer than any batch can run.
+pub const CONTROL_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Handles on the streams, after making sure they exist.
 pub struct Streams {
     pub chunks: stream::Stream,
     pub results: stream::Stream,
-    pub control: kv::Store,
+    pub control: stream::Stream,
 }
 
-/// Creates (or opens) the chunk work queue, the result stream and the control bucket.
+/// Creates (or opens) the chunk work queue, the result stream and the control stream.
 ///
 /// `results_retention` bounds how long a result waits for the collector: past it, JetStream drops it.
 pub async fn ensure(
@@ -54,17 +56,17 @@ pub async fn ensure(
         })
         .await
         .map_err(|e| SetupError::Stream { name: RESULTS_STREAM, source: e.into() })?;
-    let control = match js.get_key_value(CONTROL_BUCKET).await {
-        Ok(store) => store,
-        Err(_) => js
-            .create_key_value(kv::Config {
-                bucket: CONTROL_BUCKET.into(),
-                history: 1,
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| SetupError::Bucket(e.into()))?,
-    };
+    let control = js
+        .get_or_create_stream(stream::Config {
+            name: CONTROL_STREAM.into(),
+            subjects: vec![format!("{CONTROL_SUBJECT_PREFIX}.>")],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            max_messages_per_subject: 1,
+            max_age: CONTROL_RETENTION,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| SetupError::Stream { name: CONTROL_STREAM, source: e.into() })?;
     Ok(Streams { chunks, results, control })
 }

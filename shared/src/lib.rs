@@ -4,7 +4,7 @@
 //! - [`openai`]: the OpenAI Files and Batches objects, exactly as clients see them.
 //! - [`messages`]: what travels on NATS between gateway, workers and collector.
 //! - [`subjects`]: stream, consumer and subject names.
-//! - [`jetstream`]: the streams and bucket, created idempotently.
+//! - [`jetstream`]: the streams, created idempotently.
 //! - [`config`]: connection settings every service flattens into its own config.
 //! - [`telemetry`]: tracing setup, done once per process.
 //!

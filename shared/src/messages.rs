@@ -61,7 +61,7 @@ pub struct TokenUsage {
     pub cached_tokens: Option<u64>,
 }
 
-/// Control state of a batch, kept in the [`crate::subjects::CONTROL_BUCKET`] key-value bucket.
+/// Control state of a batch, kept on the [`crate::subjects::CONTROL_STREAM`] stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchControl {

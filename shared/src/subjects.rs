@@ -14,8 +14,17 @@ pub const RESULTS_SUBJECT_PREFIX: &str = "nightshift.results";
 /// Durable pull consumer of the result collector.
 pub const COLLECTOR_CONSUMER: &str = "nightshift-collector";
 
-/// Key-value bucket holding the control state (cancelled, expired) of running batches.
-pub const CONTROL_BUCKET: &str = "nightshift_batch_control";
+/// Stream holding the control state (cancelled, expired) of running batches: the last message on
+/// `nightshift.control.<batch_id>` is the batch's state. (A plain stream rather than a key-value
+/// bucket, which the NATS 2.9 servers of Debian stable cannot create for current clients.)
+pub const CONTROL_STREAM: &str = "NIGHTSHIFT_CONTROL";
+/// Subject prefix of control messages.
+pub const CONTROL_SUBJECT_PREFIX: &str = "nightshift.control";
+
+/// Subject holding the control state of `batch_id`.
+pub fn control_subject(batch_id: &str) -> String {
+    format!("{CONTROL_SUBJECT_PREFIX}.{batch_id}")
+}
 
 /// Subject a chunk of `batch_id` is published on.
 pub fn chunk_subject(batch_id: &str) -> String {

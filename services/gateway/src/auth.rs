@@ -69,10 +69,8 @@ pub async fn require_key(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let header = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let header =
+        request.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let owner = keys.authenticate(header)?;
     request.extensions_mut().insert(owner);
     Ok(next.run(request).await)
@@ -105,7 +103,10 @@ mod tests {
         let a = keys.authenticate(Some("Bearer k1")).unwrap();
         let b = keys.authenticate(Some("Bearer k2")).unwrap();
         assert_ne!(a, b);
-        assert!(matches!(keys.authenticate(Some("Bearer nope")), Err(ApiError::Unauthorized { .. })));
+        assert!(matches!(
+            keys.authenticate(Some("Bearer nope")),
+            Err(ApiError::Unauthorized { .. })
+        ));
         assert!(matches!(keys.authenticate(None), Err(ApiError::Unauthorized { code: None, .. })));
     }
 }

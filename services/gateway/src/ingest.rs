@@ -85,7 +85,8 @@ async fn run(state: &AppState, id: &str) -> anyhow::Result<()> {
     }
     let token = state.ingest.shutdown.child_token();
     let renewer = {
-        let (state, token, id, holder) = (state.clone(), token.clone(), id.to_owned(), holder.clone());
+        let (state, token, id, holder) =
+            (state.clone(), token.clone(), id.to_owned(), holder.clone());
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -100,7 +101,9 @@ async fn run(state: &AppState, id: &str) -> anyhow::Result<()> {
                         token.cancel();
                         return;
                     }
-                    Err(e) => tracing::warn!(batch_id = %id, error = %e, "renewing the ingest claim"),
+                    Err(e) => {
+                        tracing::warn!(batch_id = %id, error = %e, "renewing the ingest claim")
+                    }
                 }
             }
         })
@@ -130,8 +133,10 @@ async fn ingest(state: &AppState, id: &str, token: &CancellationToken) -> anyhow
                 return Ok(());
             }
             Validation::Valid { total, model, chunks } => {
-                let started_ok =
-                    state.store.start_batch(id, total as i64, model.as_deref(), &chunks, now()).await?;
+                let started_ok = state
+                    .store
+                    .start_batch(id, total as i64, model.as_deref(), &chunks, now())
+                    .await?;
                 if !started_ok {
                     return Ok(());
                 }
@@ -150,7 +155,11 @@ async fn ingest(state: &AppState, id: &str, token: &CancellationToken) -> anyhow
     publish(state, &batch, endpoint, token).await
 }
 
-async fn validate(state: &AppState, batch: &BatchRow, endpoint: Endpoint) -> anyhow::Result<Validation> {
+async fn validate(
+    state: &AppState,
+    batch: &BatchRow,
+    endpoint: Endpoint,
+) -> anyhow::Result<Validation> {
     let limits = state.limits.validation();
     let mut validator = Validator::new(endpoint, limits);
     let mut splitter = LineSplitter::new(limits.max_line_bytes);
@@ -233,7 +242,11 @@ async fn publish(
     if !builder.done() {
         bail!("input file ended before every recorded chunk was found; was it changed?");
     }
-    tracing::info!(published, elapsed_ms = started.elapsed().as_millis() as u64, "chunks published");
+    tracing::info!(
+        published,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "chunks published"
+    );
     Ok(())
 }
 
@@ -299,7 +312,8 @@ impl<'a> ChunkBuilder<'a> {
         }
         let text = std::str::from_utf8(bytes).context("validated line is not UTF-8")?;
         let parsed: InputLine<'_> = serde_json::from_str(text).context("validated line")?;
-        let (Some(serde_json::Value::String(custom_id)), Some(body)) = (parsed.custom_id, parsed.body)
+        let (Some(serde_json::Value::String(custom_id)), Some(body)) =
+            (parsed.custom_id, parsed.body)
         else {
             bail!("line {number} lost its custom_id or body since validation");
         };
@@ -307,7 +321,12 @@ impl<'a> ChunkBuilder<'a> {
         if number == chunk.last_line as u64 {
             let requests = std::mem::take(&mut self.requests);
             if requests.len() != chunk.request_count as usize {
-                bail!("chunk {} holds {} requests, {} were recorded", chunk.chunk_index, requests.len(), chunk.request_count);
+                bail!(
+                    "chunk {} holds {} requests, {} were recorded",
+                    chunk.chunk_index,
+                    requests.len(),
+                    chunk.request_count
+                );
             }
             ready.push(ChunkMessage {
                 batch_id: self.batch_id.to_owned(),
@@ -328,13 +347,17 @@ fn line_number(line: &Line<'_>) -> u64 {
     }
 }
 
-/// Tells workers, through the control bucket, that a batch's unstarted requests must not run.
+/// Tells workers, through the control stream, that a batch's unstarted requests must not run.
 pub async fn signal_control(state: &AppState, id: &str, control: BatchControl) {
     let value = match serde_json::to_vec(&control) {
         Ok(v) => v,
         Err(e) => return tracing::error!(error = %e, "encoding control"),
     };
-    if let Err(e) = state.control.put(id, value.into()).await {
+    let published = match state.js.publish(subjects::control_subject(id), value.into()).await {
+        Ok(ack) => ack.await.map(|_| ()).map_err(anyhow::Error::from),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = published {
         tracing::warn!(batch_id = id, error = %e, "could not signal workers; the sweeper retries");
     }
 }

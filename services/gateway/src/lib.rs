@@ -93,7 +93,7 @@ pub struct AppState {
     pub store: store::Store,
     pub nats: async_nats::Client,
     pub js: jetstream::Context,
-    pub control: jetstream::kv::Store,
+    pub control: jetstream::stream::Stream,
     pub keys: auth::Keys,
     pub limits: Arc<LimitArgs>,
     pub metrics: metrics::Metrics,
@@ -107,9 +107,9 @@ impl AppState {
         store: store::Store,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let nats = async_nats::connect(&config.nats.nats_url)
-            .await
-            .with_context(|| format!("connecting to NATS at {} (NATS_URL)", config.nats.nats_url))?;
+        let nats = async_nats::connect(&config.nats.nats_url).await.with_context(|| {
+            format!("connecting to NATS at {} (NATS_URL)", config.nats.nats_url)
+        })?;
         let max_payload = nats.server_info().max_payload;
         let largest_chunk = config.limits.chunk_max_bytes.max(config.limits.max_line_bytes * 2);
         anyhow::ensure!(

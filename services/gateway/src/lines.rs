@@ -81,7 +81,11 @@ impl LineSplitter {
         Ok(())
     }
 
-    fn emit<E>(&self, bytes: &[u8], f: &mut impl FnMut(Line<'_>) -> Result<(), E>) -> Result<(), E> {
+    fn emit<E>(
+        &self,
+        bytes: &[u8],
+        f: &mut impl FnMut(Line<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         if bytes.len() > self.max_line {
             f(Line::TooLong { number: self.number, len: bytes.len() as u64 })
         } else {
@@ -103,7 +107,9 @@ mod tests {
         let mut s = LineSplitter::new(max);
         let mut f = |l: Line<'_>| -> Result<(), ()> {
             out.push(match l {
-                Line::Text { number, bytes } => format!("{number}:{}", String::from_utf8_lossy(bytes)),
+                Line::Text { number, bytes } => {
+                    format!("{number}:{}", String::from_utf8_lossy(bytes))
+                }
                 Line::TooLong { number, len } => format!("{number}:too long {len}"),
             });
             Ok(())

@@ -31,8 +31,14 @@ impl Metrics {
                 "nightshift_gateway_files_uploaded_total",
                 "Files stored by POST /v1/files.",
             )?,
-            file_bytes: counter("nightshift_gateway_file_bytes_total", "Bytes stored by POST /v1/files.")?,
-            batches_created: counter("nightshift_gateway_batches_created_total", "Batches created.")?,
+            file_bytes: counter(
+                "nightshift_gateway_file_bytes_total",
+                "Bytes stored by POST /v1/files.",
+            )?,
+            batches_created: counter(
+                "nightshift_gateway_batches_created_total",
+                "Batches created.",
+            )?,
             requests_validated: counter(
                 "nightshift_gateway_requests_validated_total",
                 "Requests of valid batches, counted once validated.",

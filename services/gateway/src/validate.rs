@@ -382,7 +382,9 @@ mod tests {
 
     fn errors(file: &[u8]) -> Vec<(String, Option<u64>, Option<String>)> {
         match validate(file, LIMITS) {
-            Validation::Invalid(e) => e.data.into_iter().map(|e| (e.code, e.line, e.param)).collect(),
+            Validation::Invalid(e) => {
+                e.data.into_iter().map(|e| (e.code, e.line, e.param)).collect()
+            }
             Validation::Valid { .. } => panic!("expected errors"),
         }
     }
@@ -417,9 +419,12 @@ mod tests {
         let file = [
             req("a"),
             r#"{"method":"POST","url":"/v1/chat/completions","body":{"model":"m"}}"#.into(),
-            r#"{"custom_id":7,"method":"POST","url":"/v1/chat/completions","body":{"model":"m"}}"#.into(),
-            r#"{"custom_id":"x","method":"GET","url":"/v1/chat/completions","body":{"model":"m"}}"#.into(),
-            r#"{"custom_id":"y","method":"POST","url":"/v1/embeddings","body":{"model":"m"}}"#.into(),
+            r#"{"custom_id":7,"method":"POST","url":"/v1/chat/completions","body":{"model":"m"}}"#
+                .into(),
+            r#"{"custom_id":"x","method":"GET","url":"/v1/chat/completions","body":{"model":"m"}}"#
+                .into(),
+            r#"{"custom_id":"y","method":"POST","url":"/v1/embeddings","body":{"model":"m"}}"#
+                .into(),
             r#"{"custom_id":"z","method":"POST","url":"/v1/chat/completions","body":{}}"#.into(),
             r#"{"custom_id":"w","method":"POST","url":"/v1/chat/completions","body":[1]}"#.into(),
             req("a"),

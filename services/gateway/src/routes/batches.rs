@@ -42,7 +42,10 @@ async fn create(
         .ok_or_else(|| no_such_file(&request.input_file_id))?;
     if file.purpose != "batch" {
         return Err(ApiError::invalid_code(
-            format!("File {} has purpose '{}'; a batch needs a file with purpose 'batch'.", file.id, file.purpose),
+            format!(
+                "File {} has purpose '{}'; a batch needs a file with purpose 'batch'.",
+                file.id, file.purpose
+            ),
             Some("input_file_id"),
             "invalid_value",
         ));
@@ -126,7 +129,9 @@ impl CreateBatch {
     }
 }
 
-fn parse_metadata(m: &serde_json::Map<String, Value>) -> Result<BTreeMap<String, String>, ApiError> {
+fn parse_metadata(
+    m: &serde_json::Map<String, Value>,
+) -> Result<BTreeMap<String, String>, ApiError> {
     let bad = |message: String| ApiError::invalid_code(message, Some("metadata"), "invalid_value");
     if m.len() > MAX_METADATA_PAIRS {
         return Err(bad(format!(

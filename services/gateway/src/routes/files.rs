@@ -29,12 +29,13 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/v1/files/{id}/content", get(content))
 }
 
+// `Page` is not flattened in: serde_urlencoded cannot parse numbers inside a flattened struct.
 #[derive(Debug, serde::Deserialize)]
 struct ListQuery {
     purpose: Option<String>,
     order: Option<String>,
-    #[serde(flatten)]
-    page: Page,
+    limit: Option<i64>,
+    after: Option<String>,
 }
 
 async fn list(
@@ -49,9 +50,9 @@ async fn list(
             "invalid_value",
         ));
     }
-    let limit = q.page.limit(10_000, 10_000)?;
+    let limit = Page { limit: q.limit, after: None }.limit(10_000, 10_000)?;
     let mut rows =
-        state.store.list_files(&owner.0, q.purpose.as_deref(), q.page.after.as_deref(), limit).await?;
+        state.store.list_files(&owner.0, q.purpose.as_deref(), q.after.as_deref(), limit).await?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let data = rows.iter().map(|r| r.to_object()).collect();
@@ -182,7 +183,10 @@ async fn content(
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::CONTENT_LENGTH, row.bytes.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", row.filename.replace('"', ""))),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", row.filename.replace('"', "")),
+            ),
         ],
         body,
     )

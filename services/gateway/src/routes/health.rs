@@ -24,8 +24,11 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         async_nats::connection::State::Connected => "ok".to_owned(),
         other => format!("{other}"),
     };
-    let status =
-        if postgres == "ok" && nats == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if postgres == "ok" && nats == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(json!({"postgres": postgres, "nats": nats})))
 }
 

@@ -22,11 +22,7 @@ pub fn router(state: AppState) -> Router {
         .merge(files::routes(&state))
         .merge(batches::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), crate::auth::require_key));
-    Router::new()
-        .merge(v1)
-        .merge(health::routes())
-        .fallback(unknown_route)
-        .with_state(state)
+    Router::new().merge(v1).merge(health::routes()).fallback(unknown_route).with_state(state)
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {

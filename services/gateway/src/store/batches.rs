@@ -310,7 +310,10 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM batch_chunks WHERE batch_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM batch_chunks WHERE batch_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let column = |f: fn(&ChunkRow) -> i32| chunks.iter().map(f).collect::<Vec<i32>>();
         sqlx::query(
             "INSERT INTO batch_chunks (batch_id, chunk_index, first_line, last_line, request_count)
@@ -346,7 +349,6 @@ impl Store {
             })
             .collect()
     }
-
 
     /// Counts of a batch's chunks: (all, published).
     pub async fn chunk_progress(&self, id: &str) -> Result<(i64, i64), sqlx::Error> {

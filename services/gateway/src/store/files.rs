@@ -52,7 +52,12 @@ macro_rules! file_columns {
 
 impl Store {
     /// Starts an upload: the file stays invisible until [`Store::finish_file`].
-    pub async fn begin_file(&self, id: &str, owner: &str, filename: &str) -> Result<(), sqlx::Error> {
+    pub async fn begin_file(
+        &self,
+        id: &str,
+        owner: &str,
+        filename: &str,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO files (id, owner, filename, purpose, status, created_at)
              VALUES ($1, $2, $3, '', 'uploading', $4)",
@@ -66,7 +71,12 @@ impl Store {
         .map(|_| ())
     }
 
-    pub async fn put_part(&self, file_id: &str, part_no: i32, data: &[u8]) -> Result<(), sqlx::Error> {
+    pub async fn put_part(
+        &self,
+        file_id: &str,
+        part_no: i32,
+        data: &[u8],
+    ) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO file_parts (file_id, part_no, data) VALUES ($1, $2, $3)")
             .bind(file_id)
             .bind(part_no)
@@ -100,7 +110,8 @@ impl Store {
 
     /// Removes a file and its parts; used for failed uploads and `DELETE /v1/files/{id}`.
     pub async fn delete_file(&self, id: &str) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM files WHERE id = $1").bind(id).execute(&self.pool).await?;
+        let done =
+            sqlx::query("DELETE FROM files WHERE id = $1").bind(id).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -152,8 +163,11 @@ impl Store {
         rows.iter().map(FileRow::from_row).collect()
     }
 
-
-    pub async fn get_part(&self, file_id: &str, part_no: i32) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    pub async fn get_part(
+        &self,
+        file_id: &str,
+        part_no: i32,
+    ) -> Result<Option<Vec<u8>>, sqlx::Error> {
         sqlx::query_scalar("SELECT data FROM file_parts WHERE file_id = $1 AND part_no = $2")
             .bind(file_id)
             .bind(part_no)
