@@ -1,0 +1,37 @@
+//! A simulator of Ollama's HTTP API, for testing and benchmarking Nightshift without a
+//! GPU or model weights.
+//!
+//! # Layout
+//! - [`config`]: every setting (flags, env `OLLAMA_SIM_*`, or a [`SimConfig`] in tests).
+//! - [`state`]: the live simulator ([`SimState`]) and the `/sim/state` snapshot.
+//! - `engine`: one inference through faults, queue, slots, model load and service time.
+//! - `slots`, `models`, `faults`: the parallel slots and wait queue, loaded models with
+//!   keep_alive and simulated VRAM, and the seeded fault dice.
+//! - `synth`, `plan`: deterministic answers (text, JSON, token counts, embeddings).
+//! - `api`, `openai`, `error`: wire types and error shapes of the real server.
+//! - `routes`: the endpoints; [`server`]: [`serve`] and [`spawn`] for tests.
+//!
+//! Answers are a pure function of the request (model, messages or prompt, seed, format),
+//! so the same request always gets the same text and token counts.
+
+mod api;
+pub mod clock;
+pub mod config;
+mod engine;
+mod error;
+mod faults;
+pub mod keep_alive;
+mod models;
+mod openai;
+mod plan;
+mod routes;
+pub mod server;
+mod slots;
+pub mod state;
+pub mod synth;
+
+pub use config::{ConfigError, SimConfig};
+pub use keep_alive::KeepAlive;
+pub use routes::router;
+pub use server::{SimHandle, serve, serve_state, spawn};
+pub use state::{LoadedModel, SimCounters, SimSnapshot, SimState};

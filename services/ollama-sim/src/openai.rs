@@ -1,0 +1,196 @@
+//! Wire types of Ollama's OpenAI-compatible endpoints (/v1/...), as its openai package
+//! defines them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::api::OneOrMany;
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    /// A string, an array of content parts, or null (tool calls only).
+    #[serde(default)]
+    pub content: Option<Value>,
+}
+
+impl ChatMessage {
+    /// The text of the message: a string as is, the text parts of an array joined.
+    pub fn text(&self) -> String {
+        match &self.content {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(parts)) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct JsonSchema {
+    pub schema: Option<Value>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ResponseFormat {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub json_schema: Option<JsonSchema>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ChatCompletionRequest {
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub messages: Vec<ChatMessage>,
+    #[serde(default)]
+    pub stream: bool,
+    pub stream_options: Option<StreamOptions>,
+    pub max_tokens: Option<i64>,
+    pub max_completion_tokens: Option<i64>,
+    pub seed: Option<i64>,
+    pub stop: Option<OneOrMany>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub response_format: Option<ResponseFormat>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CompletionRequest {
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub prompt: String,
+    pub suffix: Option<String>,
+    #[serde(default)]
+    pub stream: bool,
+    pub stream_options: Option<StreamOptions>,
+    pub max_tokens: Option<i64>,
+    pub seed: Option<i64>,
+    pub stop: Option<OneOrMany>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct EmbeddingRequest {
+    #[serde(default)]
+    pub model: String,
+    pub input: Option<OneOrMany>,
+    pub dimensions: Option<usize>,
+    pub encoding_format: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Choice {
+    pub index: u32,
+    pub message: Message,
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChatCompletion {
+    pub id: String,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: String,
+    pub system_fingerprint: &'static str,
+    pub choices: Vec<Choice>,
+    pub usage: Usage,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChunkChoice {
+    pub index: u32,
+    pub delta: Message,
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChatCompletionChunk {
+    pub id: String,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: String,
+    pub system_fingerprint: &'static str,
+    pub choices: Vec<ChunkChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CompletionChoice {
+    pub text: String,
+    pub index: u32,
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Completion {
+    pub id: String,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: String,
+    pub system_fingerprint: &'static str,
+    pub choices: Vec<CompletionChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Embedding {
+    pub object: &'static str,
+    pub embedding: Vec<f32>,
+    pub index: usize,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct EmbeddingUsage {
+    pub prompt_tokens: u64,
+    pub total_tokens: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EmbeddingList {
+    pub object: &'static str,
+    pub data: Vec<Embedding>,
+    pub model: String,
+    pub usage: EmbeddingUsage,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Model {
+    pub id: String,
+    pub object: &'static str,
+    pub created: u64,
+    pub owned_by: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelsList {
+    pub object: &'static str,
+    pub data: Vec<Model>,
+}

@@ -1,0 +1,223 @@
+//! Ollama's OpenAI-compatible endpoints: /v1/chat/completions, /v1/completions,
+//! /v1/embeddings, /v1/models.
+
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+
+use crate::api::Options;
+use crate::clock::unix_secs;
+use crate::error::{ApiError, OpenAiError};
+use crate::openai::{
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice, Completion,
+    CompletionChoice, CompletionRequest, Embedding, EmbeddingList, EmbeddingRequest,
+    EmbeddingUsage, Message, Model, ModelsList, Usage,
+};
+use crate::plan::{self, Plan, parse_json};
+use crate::routes::info::listed_models;
+use crate::routes::native::embed_inputs;
+use crate::state::SimState;
+use crate::synth::Format;
+
+const FINGERPRINT: &str = "fp_ollama";
+
+pub fn routes() -> Router<SimState> {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/models", get(list_models))
+}
+
+/// Server-sent events, ending with `data: [DONE]` as OpenAI streams do.
+fn sse<T: Serialize>(events: &[T]) -> Response {
+    let mut body = Vec::new();
+    for event in events {
+        body.extend_from_slice(b"data: ");
+        if serde_json::to_writer(&mut body, event).is_ok() {
+            body.extend_from_slice(b"\n\n");
+        }
+    }
+    body.extend_from_slice(b"data: [DONE]\n\n");
+    ([(header::CONTENT_TYPE, "text/event-stream")], Body::from(body)).into_response()
+}
+
+fn next_id(state: &SimState, prefix: &str) -> String {
+    format!("{prefix}-{}", state.0.counters.ids.fetch_add(1, Ordering::SeqCst))
+}
+
+fn usage(plan: &Plan) -> Usage {
+    let (p, c) = (plan.job.prompt_tokens, plan.completion.eval_count);
+    Usage { prompt_tokens: p, completion_tokens: c, total_tokens: p + c }
+}
+
+fn assistant(content: String) -> Message {
+    Message { role: "assistant".into(), content }
+}
+
+async fn chat_completions(
+    State(state): State<SimState>,
+    body: Bytes,
+) -> Result<Response, OpenAiError> {
+    let req: ChatCompletionRequest = parse_json(&body)?;
+    let model = state.resolve_model(&req.model)?;
+    if req.messages.is_empty() {
+        return Err(ApiError::BadRequest("[] is too short - 'messages'".into()).into());
+    }
+    let options = Options {
+        num_predict: req.max_completion_tokens.or(req.max_tokens),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        seed: req.seed,
+        stop: req.stop,
+        num_ctx: None,
+    };
+    let format = match req.response_format {
+        Some(f) if f.kind == "json_object" => Format::Json,
+        Some(f) if f.kind == "json_schema" => {
+            f.json_schema.and_then(|s| s.schema).map_or(Format::Json, Format::Schema)
+        }
+        _ => Format::Text,
+    };
+    let texts: Vec<(String, String)> =
+        req.messages.iter().map(|m| (m.role.clone(), m.text())).collect();
+    let turns: Vec<(&str, &str)> = texts.iter().map(|(r, c)| (r.as_str(), c.as_str())).collect();
+    let keep_alive = state.config().keep_alive;
+    let plan = plan::generation(model, keep_alive, &turns, &options, &format);
+    state.run(&plan.job).await?;
+
+    let id = next_id(&state, "chatcmpl");
+    let created = unix_secs(SystemTime::now());
+    let finish_reason = Some(plan.completion.done_reason.to_owned());
+    if !req.stream {
+        return Ok(Json(ChatCompletion {
+            id,
+            object: "chat.completion",
+            created,
+            model: req.model,
+            system_fingerprint: FINGERPRINT,
+            choices: vec![Choice {
+                index: 0,
+                message: assistant(plan.completion.text.clone()),
+                finish_reason,
+            }],
+            usage: usage(&plan),
+        })
+        .into_response());
+    }
+    let chunk = |delta: String, finish_reason: Option<String>| ChatCompletionChunk {
+        id: id.clone(),
+        object: "chat.completion.chunk",
+        created,
+        model: req.model.clone(),
+        system_fingerprint: FINGERPRINT,
+        choices: vec![ChunkChoice { index: 0, delta: assistant(delta), finish_reason }],
+        usage: None,
+    };
+    let mut events =
+        vec![chunk(plan.completion.text.clone(), None), chunk(String::new(), finish_reason)];
+    if req.stream_options.is_some_and(|o| o.include_usage) {
+        let mut last = chunk(String::new(), None);
+        last.choices.clear();
+        last.usage = Some(usage(&plan));
+        events.push(last);
+    }
+    Ok(sse(&events))
+}
+
+async fn completions(State(state): State<SimState>, body: Bytes) -> Result<Response, OpenAiError> {
+    let req: CompletionRequest = parse_json(&body)?;
+    let model = state.resolve_model(&req.model)?;
+    let options = Options {
+        num_predict: req.max_tokens,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        seed: req.seed,
+        stop: req.stop,
+        num_ctx: None,
+    };
+    let mut turns = vec![("user", req.prompt.as_str())];
+    if let Some(suffix) = req.suffix.as_deref().filter(|s| !s.is_empty()) {
+        turns.push(("suffix", suffix));
+    }
+    let plan = plan::generation(model, state.config().keep_alive, &turns, &options, &Format::Text);
+    state.run(&plan.job).await?;
+
+    let id = next_id(&state, "cmpl");
+    let created = unix_secs(SystemTime::now());
+    let completion =
+        |text: String, finish_reason: Option<String>, usage: Option<Usage>| Completion {
+            id: id.clone(),
+            object: "text_completion",
+            created,
+            model: req.model.clone(),
+            system_fingerprint: FINGERPRINT,
+            choices: vec![CompletionChoice { text, index: 0, finish_reason }],
+            usage,
+        };
+    let finish_reason = Some(plan.completion.done_reason.to_owned());
+    if !req.stream {
+        return Ok(Json(completion(
+            plan.completion.text.clone(),
+            finish_reason,
+            Some(usage(&plan)),
+        ))
+        .into_response());
+    }
+    let mut events = vec![
+        completion(plan.completion.text.clone(), None, None),
+        completion(String::new(), finish_reason, None),
+    ];
+    if req.stream_options.is_some_and(|o| o.include_usage) {
+        let mut last = completion(String::new(), None, Some(usage(&plan)));
+        last.choices.clear();
+        events.push(last);
+    }
+    Ok(sse(&events))
+}
+
+async fn embeddings(State(state): State<SimState>, body: Bytes) -> Result<Response, OpenAiError> {
+    let req: EmbeddingRequest = parse_json(&body)?;
+    let model = state.resolve_model(&req.model)?;
+    let inputs = req.input.map(|i| i.into_vec()).unwrap_or_default();
+    if inputs.is_empty() || inputs.iter().any(String::is_empty) {
+        return Err(ApiError::BadRequest("invalid input".into()).into());
+    }
+    if req.encoding_format.as_deref().is_some_and(|f| !f.eq_ignore_ascii_case("float")) {
+        return Err(ApiError::BadRequest(
+            "the simulator only supports encoding_format \"float\"".into(),
+        )
+        .into());
+    }
+    let keep_alive = state.config().keep_alive;
+    let (vectors, prompt_tokens, _) =
+        embed_inputs(&state, model, keep_alive, &inputs, req.dimensions, None, true).await?;
+    let data = vectors
+        .into_iter()
+        .enumerate()
+        .map(|(index, embedding)| Embedding { object: "embedding", embedding, index })
+        .collect();
+    Ok(Json(EmbeddingList {
+        object: "list",
+        data,
+        model: req.model,
+        usage: EmbeddingUsage { prompt_tokens, total_tokens: prompt_tokens },
+    })
+    .into_response())
+}
+
+async fn list_models(State(state): State<SimState>) -> Json<ModelsList> {
+    let created = unix_secs(state.0.started);
+    let data = listed_models(&state)
+        .into_iter()
+        .map(|m| Model { id: m.name, object: "model", created, owned_by: "library".into() })
+        .collect();
+    Json(ModelsList { object: "list", data })
+}

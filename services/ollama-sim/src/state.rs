@@ -1,0 +1,198 @@
+//! The simulator's shared state: live config, loaded models, slots, fault dice and
+//! counters, plus the snapshot `/sim/state` serves.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigError, SimConfig};
+use crate::faults::{FaultDice, FaultPlan};
+use crate::models::Models;
+use crate::slots::Slots;
+
+/// Cheap to clone; every clone is the same simulator.
+#[derive(Clone, Debug)]
+pub struct SimState(pub(crate) Arc<Inner>);
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    config: RwLock<SimConfig>,
+    models: Mutex<Models>,
+    /// One async lock per model name so concurrent cold requests wait for a single load.
+    load_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub(crate) slots: Slots,
+    dice: Mutex<FaultDice>,
+    pub(crate) counters: Counters,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) started: SystemTime,
+}
+
+/// Monotonic counters and gauges, read by `/sim/state`.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub requests: AtomicU64,
+    pub completed: AtomicU64,
+    pub errors_injected: AtomicU64,
+    pub drops_injected: AtomicU64,
+    pub hangs_injected: AtomicU64,
+    pub slow_tails_injected: AtomicU64,
+    pub busy_rejections: AtomicU64,
+    pub in_flight: AtomicU64,
+    /// Source of OpenAI response ids (`chatcmpl-N`).
+    pub ids: AtomicU64,
+}
+
+/// What `GET /sim/state` returns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimSnapshot {
+    pub loaded_models: Vec<LoadedModel>,
+    /// Simulated VRAM of all loaded models, in bytes.
+    pub vram_bytes: u64,
+    /// Requests holding a slot now.
+    pub in_flight: u64,
+    /// Requests waiting for a slot now.
+    pub queue_depth: u64,
+    pub counters: SimCounters,
+}
+
+/// One loaded model in [`SimSnapshot`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadedModel {
+    pub name: String,
+    pub vram_bytes: u64,
+    pub leaked_bytes: u64,
+    /// Requests using it now.
+    pub in_use: u64,
+    /// Requests it completed since it was loaded.
+    pub requests_served: u64,
+    /// Milliseconds until keep_alive unloads it; null while in use or kept forever.
+    pub expires_in_ms: Option<u64>,
+}
+
+/// Totals since start, in [`SimSnapshot`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimCounters {
+    /// Inference requests received (after validation), whatever became of them.
+    pub requests: u64,
+    /// Inference requests answered successfully.
+    pub completed: u64,
+    pub loads: u64,
+    /// Unloads by keep_alive (expiry or 0).
+    pub unloads: u64,
+    /// Forced unloads (`evict_every`, `POST /sim/evict`).
+    pub evictions: u64,
+    pub errors_injected: u64,
+    pub drops_injected: u64,
+    pub hangs_injected: u64,
+    pub slow_tails_injected: u64,
+    /// 503 answers because the queue was full.
+    pub busy_rejections: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not wedge the simulator; the data stays consistent enough.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl SimState {
+    /// A fresh simulator with nothing loaded; fails on an unusable config.
+    pub fn new(config: SimConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self(Arc::new(Inner {
+            slots: Slots::new(config.parallel),
+            dice: Mutex::new(FaultDice::new(config.fault_seed)),
+            config: RwLock::new(config),
+            models: Mutex::new(Models::default()),
+            load_locks: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+            shutdown: CancellationToken::new(),
+            started: SystemTime::now(),
+        })))
+    }
+
+    /// The settings in force now.
+    pub fn config(&self) -> SimConfig {
+        self.0.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the settings (validated); running requests keep their plan.
+    pub fn set_config(&self, config: SimConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        let mut current = self.0.config.write().unwrap_or_else(|e| e.into_inner());
+        self.0.slots.resize(config.parallel);
+        *current = config;
+        Ok(())
+    }
+
+    /// Applies a JSON merge patch to the settings and returns the result.
+    pub fn patch_config(&self, patch: &serde_json::Value) -> Result<SimConfig, ConfigError> {
+        let mut current = self.0.config.write().unwrap_or_else(|e| e.into_inner());
+        let next = current.patched(patch)?;
+        self.0.slots.resize(next.parallel);
+        *current = next.clone();
+        Ok(next)
+    }
+
+    /// Forcibly unloads every model now; returns how many were loaded.
+    pub fn evict_all(&self) -> usize {
+        self.models().evict_all()
+    }
+
+    /// Counters, gauges and loaded models right now.
+    pub fn snapshot(&self) -> SimSnapshot {
+        let config = self.config();
+        let mut models = self.models();
+        let loaded = models.view(&config);
+        let c = &self.0.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        SimSnapshot {
+            vram_bytes: loaded.iter().map(|m| m.vram_bytes).sum(),
+            loaded_models: loaded
+                .into_iter()
+                .map(|m| LoadedModel {
+                    expires_in_ms: Models::remaining(m.expires_at).map(|d| d.as_millis() as u64),
+                    name: m.name,
+                    vram_bytes: m.vram_bytes,
+                    leaked_bytes: m.leaked_bytes,
+                    in_use: m.in_use as u64,
+                    requests_served: m.served,
+                })
+                .collect(),
+            in_flight: get(&c.in_flight),
+            queue_depth: self.0.slots.queue_depth() as u64,
+            counters: SimCounters {
+                requests: get(&c.requests),
+                completed: get(&c.completed),
+                loads: models.loads,
+                unloads: models.unloads,
+                evictions: models.evictions,
+                errors_injected: get(&c.errors_injected),
+                drops_injected: get(&c.drops_injected),
+                hangs_injected: get(&c.hangs_injected),
+                slow_tails_injected: get(&c.slow_tails_injected),
+                busy_rejections: get(&c.busy_rejections),
+            },
+        }
+    }
+
+    pub(crate) fn models(&self) -> MutexGuard<'_, Models> {
+        lock(&self.0.models)
+    }
+
+    pub(crate) fn load_lock(&self, model: &str) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.0.load_locks).entry(model.to_owned()).or_default().clone()
+    }
+
+    pub(crate) fn roll_faults(&self, config: &SimConfig) -> FaultPlan {
+        lock(&self.0.dice).roll(config)
+    }
+
+    /// Stops hanging and sleeping requests (they answer 503), for shutdown.
+    pub(crate) fn cancel(&self) {
+        self.0.shutdown.cancel();
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the simulator as an HTTP client sees it.
+
+// clippy's allow-unwrap-in-tests covers #[test] functions only, not the shared helpers.
+#![allow(clippy::unwrap_used)]
+
+mod control;
+mod determinism;
+mod faults;
+mod helpers;
+mod shapes;
+mod timing;
