@@ -2,7 +2,7 @@
 
 use crate::subjects::{
     CHUNKS_STREAM, CHUNKS_SUBJECT_PREFIX, CONTROL_STREAM, CONTROL_SUBJECT_PREFIX, RESULTS_STREAM,
-    RESULTS_SUBJECT_PREFIX,
+    RESULTS_SUBJECT_PREFIX, TELEMETRY_ALL, TELEMETRY_STREAM,
 };
 use async_nats::jetstream::{self, stream};
 use std::time::Duration;
@@ -24,9 +24,13 @@ pub struct Streams {
     pub chunks: stream::Stream,
     pub results: stream::Stream,
     pub control: stream::Stream,
+    pub telemetry: stream::Stream,
 }
 
-/// Creates (or opens) the chunk work queue, the result stream and the control stream.
+/// How long measurements wait for the metrics service before JetStream drops them.
+pub const TELEMETRY_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Creates (or opens) the chunk work queue and the result, control and telemetry streams.
 ///
 /// `results_retention` bounds how long a result waits for the collector: past it, JetStream drops it.
 pub async fn ensure(
@@ -68,5 +72,16 @@ pub async fn ensure(
         })
         .await
         .map_err(|e| SetupError::Stream { name: CONTROL_STREAM, source: e.into() })?;
-    Ok(Streams { chunks, results, control })
+    let telemetry = js
+        .get_or_create_stream(stream::Config {
+            name: TELEMETRY_STREAM.into(),
+            subjects: vec![TELEMETRY_ALL.into()],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            max_age: TELEMETRY_RETENTION,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| SetupError::Stream { name: TELEMETRY_STREAM, source: e.into() })?;
+    Ok(Streams { chunks, results, control, telemetry })
 }

@@ -3,15 +3,19 @@
 //! # Layout
 //! - [`openai`]: the OpenAI Files and Batches objects, exactly as clients see them.
 //! - [`messages`]: what travels on NATS between gateway, workers and collector.
+//! - [`measurements`]: what workers and the gateway measure, for the metrics service.
 //! - [`subjects`]: stream, consumer and subject names.
 //! - [`jetstream`]: the streams, created idempotently.
+//! - [`auth`]: API keys, the same for every HTTP service.
 //! - [`config`]: connection settings every service flattens into its own config.
 //! - [`telemetry`]: tracing setup, done once per process.
 //!
 //! No business logic lives here: only the shapes the services exchange.
 
+pub mod auth;
 pub mod config;
 pub mod jetstream;
+pub mod measurements;
 pub mod messages;
 pub mod openai;
 pub mod subjects;

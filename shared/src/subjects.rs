@@ -26,6 +26,21 @@ pub fn control_subject(batch_id: &str) -> String {
     format!("{CONTROL_SUBJECT_PREFIX}.{batch_id}")
 }
 
+/// Stream carrying measurements to the metrics service.
+pub const TELEMETRY_STREAM: &str = "NIGHTSHIFT_TELEMETRY";
+/// Durable pull consumer of the metrics service.
+pub const METRICS_CONSUMER: &str = "nightshift-metrics";
+/// [`crate::measurements::ChunkReport`]s, one per finished chunk.
+pub const TELEMETRY_CHUNKS: &str = "nightshift.telemetry.chunks";
+/// [`crate::measurements::GpuSample`]s.
+pub const TELEMETRY_GPU: &str = "nightshift.telemetry.gpu";
+/// [`crate::measurements::ModelReload`]s.
+pub const TELEMETRY_RELOADS: &str = "nightshift.telemetry.reloads";
+/// [`crate::measurements::BatchEvent`]s.
+pub const TELEMETRY_BATCHES: &str = "nightshift.telemetry.batches";
+/// Wildcard covering every telemetry subject.
+pub const TELEMETRY_ALL: &str = "nightshift.telemetry.>";
+
 /// Subject a chunk of `batch_id` is published on.
 pub fn chunk_subject(batch_id: &str) -> String {
     format!("{CHUNKS_SUBJECT_PREFIX}.{batch_id}")

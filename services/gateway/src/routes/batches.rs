@@ -3,7 +3,7 @@
 use super::Page;
 use super::files::no_such_file;
 use crate::AppState;
-use crate::auth::Owner;
+use crate::auth::CurrentOwner;
 use crate::error::ApiError;
 use crate::store::{NewBatch, now};
 use axum::body::Bytes;
@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn create(
     State(state): State<AppState>,
-    owner: Owner,
+    CurrentOwner(owner): CurrentOwner,
     body: Bytes,
 ) -> Result<Json<Batch>, ApiError> {
     let request = CreateBatch::parse(&body)?;
@@ -159,7 +159,7 @@ fn parse_metadata(
 
 async fn retrieve(
     State(state): State<AppState>,
-    owner: Owner,
+    CurrentOwner(owner): CurrentOwner,
     Path(id): Path<String>,
 ) -> Result<Json<Batch>, ApiError> {
     let row = state.store.get_batch(&owner.0, &id).await?.ok_or_else(|| no_such_batch(&id))?;
@@ -168,7 +168,7 @@ async fn retrieve(
 
 async fn list(
     State(state): State<AppState>,
-    owner: Owner,
+    CurrentOwner(owner): CurrentOwner,
     Query(page): Query<Page>,
 ) -> Result<Json<List<Batch>>, ApiError> {
     let limit = page.limit(20, 100)?;
@@ -181,7 +181,7 @@ async fn list(
 
 async fn cancel(
     State(state): State<AppState>,
-    owner: Owner,
+    CurrentOwner(owner): CurrentOwner,
     Path(id): Path<String>,
 ) -> Result<Json<Batch>, ApiError> {
     let row =

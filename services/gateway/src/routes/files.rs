@@ -2,7 +2,7 @@
 
 use super::Page;
 use crate::AppState;
-use crate::auth::Owner;
+use crate::auth::CurrentOwner;
 use crate::error::ApiError;
 use crate::store::PART_SIZE;
 use axum::body::Body;
@@ -40,7 +40,7 @@ struct ListQuery {
 
 async fn list(
     State(state): State<AppState>,
-    owner: Owner,
+    CurrentOwner(owner): CurrentOwner,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<List<FileObject>>, ApiError> {
     if q.order.as_deref().is_some_and(|o| o != "desc") {
@@ -61,7 +61,7 @@ async fn list(
 
 async fn upload(
     State(state): State<AppState>,
-    owner: Owner,
+    CurrentOwner(owner): CurrentOwner,
     mut multipart: Multipart,
 ) -> Result<Json<FileObject>, ApiError> {
     let mut purpose: Option<String> = None;
@@ -165,7 +165,7 @@ fn multipart_error(e: MultipartError, max: u64) -> ApiError {
 
 async fn retrieve(
     State(state): State<AppState>,
-    owner: Owner,
+    CurrentOwner(owner): CurrentOwner,
     Path(id): Path<String>,
 ) -> Result<Json<FileObject>, ApiError> {
     let row = state.store.get_file(&owner.0, &id).await?.ok_or_else(|| no_such_file(&id))?;
@@ -174,7 +174,7 @@ async fn retrieve(
 
 async fn content(
     State(state): State<AppState>,
-    owner: Owner,
+    CurrentOwner(owner): CurrentOwner,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = state.store.get_file(&owner.0, &id).await?.ok_or_else(|| no_such_file(&id))?;
@@ -195,7 +195,7 @@ async fn content(
 
 async fn delete(
     State(state): State<AppState>,
-    owner: Owner,
+    CurrentOwner(owner): CurrentOwner,
     Path(id): Path<String>,
 ) -> Result<Json<FileDeleted>, ApiError> {
     let row = state.store.get_file(&owner.0, &id).await?.ok_or_else(|| no_such_file(&id))?;
