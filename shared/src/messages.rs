@@ -39,8 +39,9 @@ pub struct ResultMessage {
     pub usage: Option<TokenUsage>,
 }
 
+/// Externally tagged on purpose: serde cannot read a `RawValue` inside an internally tagged enum.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ResultOutcome {
     /// The backend answered; a 2xx goes to the output file, anything else to the error file.
     Response { status_code: u16, body: Box<RawValue> },
@@ -49,6 +50,7 @@ pub enum ResultOutcome {
 }
 
 impl ResultOutcome {
+    /// Whether the request succeeded: its line goes to the output file, not the error file.
     pub fn is_success(&self) -> bool {
         matches!(self, Self::Response { status_code, .. } if (200..300).contains(status_code))
     }
@@ -76,5 +78,32 @@ impl BatchControl {
             Self::Cancelled => "batch_cancelled",
             Self::Expired => "batch_expired",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_with_raw_bodies_survive_a_round_trip() {
+        let result = ResultMessage {
+            batch_id: "b".into(),
+            chunk_index: 1,
+            line: 2,
+            custom_id: "c".into(),
+            request_id: "r".into(),
+            worker_id: "w".into(),
+            outcome: ResultOutcome::Response {
+                status_code: 200,
+                body: RawValue::from_string(r#"{"object":"chat.completion"}"#.into()).unwrap(),
+            },
+            usage: Some(TokenUsage { prompt_tokens: Some(3), ..Default::default() }),
+        };
+        let back: ResultMessage =
+            serde_json::from_slice(&serde_json::to_vec(&result).unwrap()).unwrap();
+        assert!(back.outcome.is_success());
+        let ResultOutcome::Response { body, .. } = back.outcome else { panic!() };
+        assert_eq!(body.get(), r#"{"object":"chat.completion"}"#);
     }
 }

@@ -1,5 +1,5 @@
-//! Turns a created batch into chunks waiting on JetStream: validate the input file, record the
-//! chunks, publish them. Every step is recorded in Postgres, so any replica can resume a batch
+//! The background life of a batch, one task per batch holding a lease on it: validate the input
+//! file, record the chunks, publish them, and finalize once every request has a result. Every step is recorded in Postgres, so any replica can resume a batch
 //! whose gateway died, and chunk message ids make a re-publish harmless.
 
 use crate::AppState;
@@ -69,6 +69,10 @@ impl Ingest {
         });
     }
 
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
     /// Waits for every ingest task to stop (they stop at shutdown).
     pub async fn wait(&self) {
         self.tracker.close();
@@ -118,29 +122,59 @@ async fn run(state: &AppState, id: &str) -> anyhow::Result<()> {
     result
 }
 
+/// Does whatever background work the batch's status calls for, from validation to its end.
 #[tracing::instrument(skip_all, fields(batch_id = %id))]
 async fn ingest(state: &AppState, id: &str, token: &CancellationToken) -> anyhow::Result<()> {
-    let Some(batch) = state.store.get_batch_unscoped(id).await? else { return Ok(()) };
+    let Some(mut batch) = state.store.get_batch_unscoped(id).await? else { return Ok(()) };
     let endpoint = Endpoint::parse(&batch.endpoint).context("stored endpoint")?;
     if batch.status == BatchStatus::Validating {
-        let started = std::time::Instant::now();
-        match validate(state, &batch, endpoint).await? {
-            Validation::Invalid(errors) => {
-                tracing::info!(errors = errors.data.len(), "batch failed validation");
-                if state.store.fail_batch(id, &errors, now()).await? {
-                    state.metrics.batches_ended.with_label_values(&["failed"]).inc();
-                }
-                return Ok(());
+        if !validate_and_start(state, &batch, endpoint).await? {
+            return Ok(());
+        }
+        batch = state.store.get_batch_unscoped(id).await?.context("batch vanished")?;
+    }
+    if batch.status == BatchStatus::InProgress {
+        publish(state, &batch, endpoint, token).await?;
+        batch = state.store.get_batch_unscoped(id).await?.context("batch vanished")?;
+    }
+    let all_in = batch.completed + batch.failed >= batch.total;
+    let grace_over = now() - state.limits.cancel_grace_secs as i64;
+    let due = match batch.status {
+        BatchStatus::InProgress => all_in || batch.expires_at < grace_over,
+        BatchStatus::Finalizing => true,
+        BatchStatus::Cancelling => all_in || batch.cancelling_at.is_some_and(|t| t < grace_over),
+        _ => false,
+    };
+    if due && !token.is_cancelled() {
+        crate::finalize::finalize(state, &batch).await?;
+    }
+    Ok(())
+}
+
+/// Validates the input; a valid batch gets its chunks recorded and goes `in_progress`.
+/// Returns whether it did.
+async fn validate_and_start(
+    state: &AppState,
+    batch: &BatchRow,
+    endpoint: Endpoint,
+) -> anyhow::Result<bool> {
+    let id = &batch.id;
+    let started = std::time::Instant::now();
+    match validate(state, batch, endpoint).await? {
+        Validation::Invalid(errors) => {
+            tracing::info!(errors = errors.data.len(), "batch failed validation");
+            if state.store.fail_batch(id, &errors, now()).await? {
+                state.metrics.batches_ended.with_label_values(&["failed"]).inc();
+                crate::events::emit(state, id).await;
             }
-            Validation::Valid { total, model, chunks } => {
-                let started_ok = state
-                    .store
-                    .start_batch(id, total as i64, model.as_deref(), &chunks, now())
-                    .await?;
-                if !started_ok {
-                    return Ok(());
-                }
+            Ok(false)
+        }
+        Validation::Valid { total, model, chunks } => {
+            let started_ok =
+                state.store.start_batch(id, total as i64, model.as_deref(), &chunks, now()).await?;
+            if started_ok {
                 state.metrics.requests_validated.inc_by(total);
+                crate::events::emit(state, id).await;
                 tracing::info!(
                     total,
                     chunks = chunks.len(),
@@ -148,11 +182,9 @@ async fn ingest(state: &AppState, id: &str, token: &CancellationToken) -> anyhow
                     "batch validated"
                 );
             }
+            Ok(started_ok)
         }
-    } else if batch.status != BatchStatus::InProgress {
-        return Ok(());
     }
-    publish(state, &batch, endpoint, token).await
 }
 
 async fn validate(
@@ -381,16 +413,21 @@ pub fn spawn_sweeper(state: AppState) -> JoinHandle<()> {
 
 async fn sweep(state: &AppState) -> anyhow::Result<()> {
     let t = now();
-    for id in state.store.batches_needing_ingest(t).await? {
+    let grace_before = t - state.limits.cancel_grace_secs as i64;
+    for id in state.store.batches_needing_work(t, grace_before).await? {
         state.ingest.start(state.clone(), id);
     }
     state.store.delete_stale_uploads(t - STALE_UPLOAD_SECS).await?;
     for id in state.store.batches_in_status("cancelling").await? {
         signal_control(state, &id, BatchControl::Cancelled).await;
     }
+    for id in state.store.expired_running(t).await? {
+        signal_control(state, &id, BatchControl::Expired).await;
+    }
     for id in state.store.cancel_unpublished(t).await? {
         tracing::info!(batch_id = %id, "batch cancelled before any chunk was published");
         state.metrics.batches_ended.with_label_values(&["cancelled"]).inc();
+        crate::events::emit(state, &id).await;
     }
     Ok(())
 }

@@ -2,14 +2,20 @@
 //!
 //! # Layout
 //! - [`routes`]: the HTTP API (`/v1/files`, `/v1/batches`, health and metrics).
-//! - [`ingest`]: validates a batch's input file, splits it into chunks and publishes them, resuming
-//!   after a crash from what Postgres recorded.
+//! - [`ingest`]: the background life of a batch: validates its input file, splits it into chunks
+//!   and publishes them, resuming after a crash from what Postgres recorded.
+//! - [`collector`]: records workers' results and starts [`finalize`], which writes the output and
+//!   error files and ends the batch.
+//! - [`events`]: batch lifecycle events for the metrics service.
 //! - [`validate`] and [`lines`]: the streaming line checks behind ingest.
 //! - [`store`]: Postgres persistence.
 //! - [`auth`], [`error`], [`metrics`]: API keys, the OpenAI error shape, Prometheus counters.
 
 pub mod auth;
+pub mod collector;
 pub mod error;
+pub mod events;
+pub mod finalize;
 pub mod ingest;
 pub mod lines;
 pub mod metrics;
@@ -70,6 +76,11 @@ pub struct LimitArgs {
     /// Most bytes of requests per chunk (a chunk is one NATS message, bounded by its max payload).
     #[arg(long, env = "NIGHTSHIFT_CHUNK_MAX_BYTES", default_value_t = 768 * 1024)]
     pub chunk_max_bytes: usize,
+
+    /// Seconds a cancelled or expired batch waits for workers to finish its started chunks
+    /// before it ends anyway (its unstarted requests end `batch_cancelled` or `batch_expired`).
+    #[arg(long, env = "NIGHTSHIFT_CANCEL_GRACE_SECS", default_value_t = 600)]
+    pub cancel_grace_secs: u64,
 
     /// Hours a published result waits in JetStream for the collector before it is dropped.
     #[arg(long, env = "NIGHTSHIFT_RESULTS_RETENTION_HOURS", default_value_t = 72)]
@@ -147,6 +158,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let background = ingest::spawn_sweeper(state.clone());
+    let collector = collector::spawn(state.clone());
     let app = router(state.clone());
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -155,6 +167,7 @@ pub async fn serve(
     shutdown.cancel();
     state.ingest.wait().await;
     background.await.context("sweeper task")?;
+    collector.await.context("collector task")?;
     Ok(())
 }
 

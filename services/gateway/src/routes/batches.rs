@@ -63,6 +63,7 @@ async fn create(
     };
     let row = state.store.insert_batch(&new).await?;
     state.metrics.batches_created.inc();
+    crate::events::emit_row(&state, &row).await;
     tracing::info!(batch_id = %row.id, input_file_id = %row.input_file_id, "batch created");
     state.ingest.start(state.clone(), row.id.clone());
     Ok(Json(row.to_object()))
@@ -189,6 +190,7 @@ async fn cancel(
     match row.status {
         BatchStatus::Cancelling => {
             crate::ingest::signal_control(&state, &row.id, BatchControl::Cancelled).await;
+            crate::events::emit_row(&state, &row).await;
             tracing::info!(batch_id = %row.id, "batch cancelling");
             Ok(Json(row.to_object()))
         }

@@ -249,16 +249,35 @@ impl Store {
         .map(|_| ())
     }
 
-    /// Batches some replica must validate or finish publishing, whose claim (if any) has lapsed.
-    pub async fn batches_needing_ingest(&self, now: i64) -> Result<Vec<String>, sqlx::Error> {
+    /// Batches with background work no live replica holds: validation, publishing, finalizing,
+    /// and cancelled or expired batches whose workers have had `grace_before` to finish.
+    pub async fn batches_needing_work(
+        &self,
+        now: i64,
+        grace_before: i64,
+    ) -> Result<Vec<String>, sqlx::Error> {
         sqlx::query_scalar(
             "SELECT b.id FROM batches b
              WHERE (b.ingest_lease_until IS NULL OR b.ingest_lease_until < $1)
-               AND (b.status = 'validating'
+               AND (b.status IN ('validating', 'finalizing')
+                    OR (b.status IN ('in_progress', 'cancelling') AND b.completed + b.failed >= b.total)
+                    OR (b.status = 'cancelling' AND b.cancelling_at < $2)
+                    OR (b.status = 'in_progress' AND b.expires_at < $2)
                     OR (b.status = 'in_progress' AND EXISTS (
                         SELECT 1 FROM batch_chunks c
                         WHERE c.batch_id = b.id AND c.published_at IS NULL)))
              ORDER BY b.seq",
+        )
+        .bind(now)
+        .bind(grace_before)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Running batches past their completion window, whose workers must be told.
+    pub async fn expired_running(&self, now: i64) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT id FROM batches WHERE status = 'in_progress' AND expires_at <= $1 ORDER BY seq",
         )
         .bind(now)
         .fetch_all(&self.pool)

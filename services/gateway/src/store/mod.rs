@@ -6,9 +6,11 @@
 
 mod batches;
 mod files;
+mod results;
 
 pub use batches::{BatchRow, ChunkRow, NewBatch};
 pub use files::{FileRow, PART_SIZE};
+pub use results::{Progress, ResultRow};
 
 use anyhow::Context;
 use secrecy::ExposeSecret;

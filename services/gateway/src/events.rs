@@ -1,0 +1,44 @@
+//! Batch lifecycle events for the metrics service, published as each step happens.
+
+use crate::AppState;
+use crate::store::BatchRow;
+use nightshift_shared::measurements::BatchEvent;
+use nightshift_shared::subjects::TELEMETRY_BATCHES;
+
+/// Publishes the batch's current state. Best effort: metrics must never hold up a batch.
+pub async fn emit(state: &AppState, batch_id: &str) {
+    match state.store.get_batch_unscoped(batch_id).await {
+        Ok(Some(batch)) => emit_row(state, &batch).await,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(batch_id, error = %e, "reading batch for its event"),
+    }
+}
+
+pub async fn emit_row(state: &AppState, batch: &BatchRow) {
+    let event = BatchEvent {
+        batch_id: batch.id.clone(),
+        owner: batch.owner.clone(),
+        status: batch.status,
+        at: now_ms(),
+        total: batch.total.max(0) as u64,
+        completed: batch.completed.max(0) as u64,
+        failed: batch.failed.max(0) as u64,
+        model: batch.model.clone(),
+        metadata: batch.metadata.as_ref().map(|m| m.0.clone()),
+    };
+    let Ok(payload) = serde_json::to_vec(&event) else { return };
+    let sent = match state.js.publish(TELEMETRY_BATCHES, payload.into()).await {
+        Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = sent {
+        tracing::warn!(batch_id = %batch.id, error = %e, "batch event not published");
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,277 @@
+//! Runs one chunk: skips requests a dead worker already finished, runs the rest on the backend
+//! (or ends them `batch_cancelled`/`batch_expired`), publishes each result durably, then acks.
+
+use crate::Worker;
+use crate::backend::Execution;
+use anyhow::Context;
+use async_nats::jetstream::consumer::{AckPolicy, pull};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::{AckKind, Message};
+use futures::{StreamExt, TryStreamExt};
+use nightshift_shared::measurements::{
+    ChunkReport, ModelReload, OllamaTimingMs, RequestReport, SampleTrigger,
+};
+use nightshift_shared::messages::{ChunkMessage, ChunkRequest, ResultMessage, ResultOutcome};
+use nightshift_shared::subjects;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What became of a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkOutcome {
+    /// Every request has a durable result and the chunk is acknowledged.
+    Done { ran: usize, skipped: usize },
+    /// The message was not a chunk; it was terminated so it never comes back.
+    Poison,
+}
+
+pub async fn process(worker: &Worker, message: Message) -> anyhow::Result<ChunkOutcome> {
+    let delivered = message.info().map(|i| i.delivered.max(1) as u64).unwrap_or(1);
+    let chunk: ChunkMessage = match serde_json::from_slice(&message.payload) {
+        Ok(chunk) => chunk,
+        Err(e) => {
+            tracing::error!(subject = %message.subject, error = %e, "not a chunk; terminating it");
+            message.ack_with(AckKind::Term).await.map_err(anyhow::Error::msg)?;
+            return Ok(ChunkOutcome::Poison);
+        }
+    };
+    let message = Arc::new(message);
+    let heartbeat = spawn_heartbeat(message.clone(), worker.ack_wait / 3);
+    worker.sample_gpu(SampleTrigger::ChunkStart, &chunk.batch_id).await;
+    let result = run(worker, &chunk, delivered).await;
+    worker.sample_gpu(SampleTrigger::ChunkEnd, &chunk.batch_id).await;
+    heartbeat.abort();
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            // Leave it to JetStream: a short delay, then this or another worker tries again.
+            let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(2)))).await;
+            return Err(e.context(format!("chunk {} of {}", chunk.chunk_index, chunk.batch_id)));
+        }
+    };
+    message.double_ack().await.map_err(anyhow::Error::msg).context("acknowledging chunk")?;
+    let ran = report.requests.iter().filter(|r| r.attempts > 0).count();
+    let skipped = chunk.requests.len() - report.requests.len();
+    worker.publish_telemetry(subjects::TELEMETRY_CHUNKS, &report).await;
+    Ok(ChunkOutcome::Done { ran, skipped })
+}
+
+/// Progress acks so a long chunk is not redelivered while this worker is alive.
+fn spawn_heartbeat(message: Arc<Message>, every: Duration) -> tokio::task::JoinHandle<()> {
+    let every = every.max(Duration::from_millis(500));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = message.ack_with(AckKind::Progress).await {
+                tracing::warn!(error = %e, "progress ack");
+            }
+        }
+    })
+}
+
+async fn run(worker: &Worker, chunk: &ChunkMessage, delivered: u64) -> anyhow::Result<ChunkReport> {
+    let received = Instant::now();
+    let received_at = now_ms();
+    let finished =
+        if delivered > 1 { finished_lines(worker, chunk).await? } else { HashSet::new() };
+    if !finished.is_empty() {
+        tracing::info!(
+            batch_id = %chunk.batch_id,
+            chunk = chunk.chunk_index,
+            finished = finished.len(),
+            "redelivered chunk: skipping requests already done"
+        );
+    }
+    // Requests are passed by index: a closure taking borrowed requests inside a spawned task
+    // trips the compiler's higher-ranked lifetime inference.
+    let todo: Vec<usize> = (0..chunk.requests.len())
+        .filter(|&i| !finished.contains(&chunk.requests[i].line))
+        .collect();
+    let runs = todo.into_iter().map(|index| run_request(worker, chunk, index, received));
+    let requests: Vec<RequestReport> = futures::stream::iter(runs)
+        .buffer_unordered(worker.backend.concurrency().max())
+        .try_collect()
+        .await?;
+    Ok(ChunkReport {
+        batch_id: chunk.batch_id.clone(),
+        chunk_index: chunk.chunk_index,
+        worker_id: worker.id.clone(),
+        delivery: delivered,
+        received_at,
+        finished_at: now_ms(),
+        requests,
+    })
+}
+
+async fn run_request(
+    worker: &Worker,
+    chunk: &ChunkMessage,
+    index: usize,
+    received: Instant,
+) -> anyhow::Result<RequestReport> {
+    let request: &ChunkRequest = &chunk.requests[index];
+    let queue_wait_ms = received.elapsed().as_secs_f64() * 1000.0;
+    let stop = match worker.control.get(&chunk.batch_id).await {
+        Some(control) => Some(control),
+        None if now_ms() / 1000 >= chunk.expires_at => {
+            Some(nightshift_shared::messages::BatchControl::Expired)
+        }
+        None => None,
+    };
+    let (outcome, report) = match stop {
+        Some(control) => {
+            let code = control.error_code();
+            let outcome = ResultOutcome::Error {
+                code: code.into(),
+                message: match control {
+                    nightshift_shared::messages::BatchControl::Cancelled => {
+                        "The batch was cancelled before this request ran.".into()
+                    }
+                    nightshift_shared::messages::BatchControl::Expired => {
+                        "The batch expired before this request ran.".into()
+                    }
+                },
+            };
+            let report = RequestReport {
+                line: request.line,
+                model: None,
+                queue_wait_ms,
+                latency_ms: 0.0,
+                attempts: 0,
+                error: Some(code.into()),
+                usage: None,
+                ollama: None,
+            };
+            (outcome, report)
+        }
+        None => {
+            let execution = worker.backend.execute(chunk.endpoint, &request.body).await;
+            worker.note_load(&execution, &chunk.batch_id).await;
+            let report = request_report(request.line, queue_wait_ms, &execution);
+            (execution.outcome, report)
+        }
+    };
+    let id = uuid::Uuid::new_v4().simple();
+    let result = ResultMessage {
+        batch_id: chunk.batch_id.clone(),
+        chunk_index: chunk.chunk_index,
+        line: request.line,
+        custom_id: request.custom_id.clone(),
+        request_id: format!("batch_req_{id}"),
+        worker_id: worker.id.clone(),
+        outcome,
+        usage: report.usage.clone(),
+    };
+    let payload = serde_json::to_vec(&result).context("encoding result")?;
+    worker
+        .js
+        .send_publish(
+            subjects::result_subject(&chunk.batch_id, chunk.chunk_index),
+            PublishMessage::build()
+                .payload(payload.into())
+                .message_id(subjects::result_msg_id(&chunk.batch_id, request.line)),
+        )
+        .await
+        .context("publishing result")?
+        .await
+        .context("result not acknowledged by JetStream")?;
+    Ok(report)
+}
+
+fn request_report(line: u32, queue_wait_ms: f64, execution: &Execution) -> RequestReport {
+    let error = match &execution.outcome {
+        ResultOutcome::Response { status_code, .. } if (200..300).contains(status_code) => None,
+        ResultOutcome::Response { status_code, .. } => Some(format!("http_{status_code}")),
+        ResultOutcome::Error { code, .. } => Some(code.clone()),
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    RequestReport {
+        line,
+        model: execution.model.clone(),
+        queue_wait_ms,
+        latency_ms: ms(execution.latency),
+        attempts: execution.attempts,
+        error,
+        usage: execution.usage.clone(),
+        ollama: execution.timing.map(|t| OllamaTimingMs {
+            load_ms: ms(t.load_duration),
+            prompt_eval_ms: ms(t.prompt_eval_duration),
+            eval_ms: ms(t.eval_duration),
+            total_ms: ms(t.total_duration),
+        }),
+    }
+}
+
+/// Lines of `chunk` whose results are already on the result stream (from an earlier delivery).
+async fn finished_lines(worker: &Worker, chunk: &ChunkMessage) -> anyhow::Result<HashSet<u32>> {
+    let subject = subjects::result_subject(&chunk.batch_id, chunk.chunk_index);
+    match worker.results.get_last_raw_message_by_subject(subject.as_str()).await {
+        Ok(_) => {}
+        Err(e)
+            if e.kind()
+                == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+        {
+            return Ok(HashSet::new());
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("looking up earlier results")),
+    }
+    let consumer = worker
+        .results
+        .create_consumer(pull::Config {
+            filter_subject: subject,
+            ack_policy: AckPolicy::None,
+            inactive_threshold: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await
+        .context("reading earlier results")?;
+    let mut lines = HashSet::new();
+    loop {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(chunk.requests.len().max(1))
+            .messages()
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let mut got = 0;
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(anyhow::Error::msg)?;
+            got += 1;
+            if let Ok(result) = serde_json::from_slice::<ResultMessage>(&message.payload) {
+                lines.insert(result.line);
+            }
+        }
+        if got == 0 {
+            break;
+        }
+    }
+    let name = consumer.cached_info().name.clone();
+    let _ = worker.results.delete_consumer(&name).await;
+    Ok(lines)
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A model reload, if this execution paid a load after the model had been warm.
+pub fn reload_of(
+    execution: &Execution,
+    threshold: Duration,
+    worker_id: &str,
+    batch_id: &str,
+) -> Option<ModelReload> {
+    let timing = execution.timing?;
+    let model = execution.model.clone()?;
+    (timing.load_duration >= threshold).then(|| ModelReload {
+        worker_id: worker_id.to_owned(),
+        model,
+        at: now_ms(),
+        load_ms: timing.load_duration.as_secs_f64() * 1000.0,
+        batch_id: Some(batch_id.to_owned()),
+    })
+}

@@ -1,0 +1,61 @@
+//! Cancel and expiry, end to end, with partial results.
+
+use crate::helpers::{Stack, assert_exactly_once, batch_done, chat_file};
+use nightshift_shared::openai::BatchStatus;
+use ollama_sim::SimConfig;
+use sqlx::PgPool;
+use std::time::Duration;
+
+#[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
+async fn cancelled_batch_ends_cancelled_with_partial_output(pool: PgPool) {
+    let sim = SimConfig { parallel: 4, latency_ms: Some(20), ..SimConfig::zero_latency() };
+    let mut stack = Stack::start(pool, sim, &["--chunk-size", "20"]).await;
+    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4")]);
+    let batch = stack.submit(chat_file(1000), "/v1/chat/completions").await;
+    stack
+        .wait_until(&batch.id, Duration::from_secs(60), |b| b.request_counts.completed >= 50)
+        .await;
+
+    let cancelling = stack.cancel(&batch.id).await;
+    assert_eq!(cancelling.status, BatchStatus::Cancelling);
+    let done = stack
+        .wait_until(&batch.id, Duration::from_secs(60), batch_done(BatchStatus::Cancelled))
+        .await;
+
+    assert!(done.cancelled_at.is_some());
+    let output = stack.lines(done.output_file_id.as_deref()).await;
+    let errors = stack.lines(done.error_file_id.as_deref()).await;
+    let (ok, failed) = assert_exactly_once(1000, &output, &errors);
+    assert!(ok.len() >= 50 && ok.len() < 1000, "{} ran", ok.len());
+    assert!(failed.values().all(|l| l.error.as_ref().unwrap().code == "batch_cancelled"));
+    assert_eq!(done.request_counts.completed, ok.len() as u64);
+    assert_eq!(done.request_counts.failed, failed.len() as u64);
+}
+
+#[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
+async fn expired_batch_ends_expired_with_partial_output(pool: PgPool) {
+    let sim = SimConfig { parallel: 4, latency_ms: Some(20), ..SimConfig::zero_latency() };
+    let mut stack = Stack::start(pool.clone(), sim, &["--chunk-size", "20"]).await;
+    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4")]);
+    let batch = stack.submit(chat_file(1000), "/v1/chat/completions").await;
+    stack
+        .wait_until(&batch.id, Duration::from_secs(60), |b| b.request_counts.completed >= 50)
+        .await;
+
+    // The 24 h window cannot pass in a test: move its end into the past instead.
+    sqlx::query("UPDATE batches SET expires_at = expires_at - 86400 WHERE id = $1")
+        .bind(&batch.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let done = stack
+        .wait_until(&batch.id, Duration::from_secs(60), batch_done(BatchStatus::Expired))
+        .await;
+
+    assert!(done.expired_at.is_some());
+    let output = stack.lines(done.output_file_id.as_deref()).await;
+    let errors = stack.lines(done.error_file_id.as_deref()).await;
+    let (ok, failed) = assert_exactly_once(1000, &output, &errors);
+    assert!(ok.len() >= 50 && ok.len() < 1000, "{} ran", ok.len());
+    assert!(failed.values().all(|l| l.error.as_ref().unwrap().code == "batch_expired"));
+}

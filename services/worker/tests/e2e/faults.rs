@@ -1,0 +1,75 @@
+//! Workers killed mid-batch, and a backend that fails and hangs.
+
+use crate::helpers::{Stack, assert_exactly_once, batch_done, chat_file};
+use nightshift_shared::openai::BatchStatus;
+use ollama_sim::SimConfig;
+use sqlx::PgPool;
+use std::time::Duration;
+
+#[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
+async fn killed_workers_chunks_are_redelivered_and_written_once(pool: PgPool) {
+    let sim = SimConfig { parallel: 8, latency_ms: Some(10), ..SimConfig::zero_latency() };
+    let mut stack = Stack::start(pool, sim, &["--chunk-size", "50"]).await;
+    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4")]);
+    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4")]);
+    let batch = stack.submit(chat_file(3000), "/v1/chat/completions").await;
+    let progressed =
+        |n: u64| move |b: &nightshift_shared::openai::Batch| b.request_counts.completed >= n;
+
+    stack.wait_until(&batch.id, Duration::from_secs(60), progressed(600)).await;
+    stack.kill_worker(0).await;
+    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4")]);
+    stack.wait_until(&batch.id, Duration::from_secs(60), progressed(1500)).await;
+    stack.kill_worker(1).await;
+    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4")]);
+
+    let done = stack
+        .wait_until(&batch.id, Duration::from_secs(180), batch_done(BatchStatus::Completed))
+        .await;
+    assert_eq!((done.request_counts.completed, done.request_counts.failed), (3000, 0));
+    let output = stack.lines(done.output_file_id.as_deref()).await;
+    assert_exactly_once(3000, &output, &[]);
+    // Finished requests of a redelivered chunk are not run again: only the ones in flight at
+    // the kill (at most a worker's 2 chunks of 50) may have reached the backend twice.
+    let calls = stack.sim.state.snapshot().counters.requests;
+    assert!(calls <= 3000 + 2 * 100, "{calls} backend calls for 3000 requests");
+}
+
+#[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
+async fn backend_errors_and_timeouts_are_retried_and_final_failures_reported(pool: PgPool) {
+    let sim = SimConfig {
+        parallel: 16,
+        latency_ms: Some(1),
+        error_rate: 0.10,
+        timeout_rate: 0.02,
+        hang_ms: 3_000,
+        fault_seed: 7,
+        ..SimConfig::zero_latency()
+    };
+    let mut stack = Stack::start(pool, sim, &[]).await;
+    stack.worker_env = vec![
+        ("WORKER_REQUEST_TIMEOUT_SECS".into(), "1".into()),
+        ("WORKER_MAX_ATTEMPTS".into(), "2".into()),
+        ("WORKER_CONCURRENCY".into(), "16".into()),
+    ];
+    stack.spawn_worker(&[]);
+    let batch = stack.submit(chat_file(1000), "/v1/chat/completions").await;
+    let done = stack.wait_final(&batch.id, Duration::from_secs(180)).await;
+
+    assert_eq!(done.status, BatchStatus::Completed);
+    let counts = &done.request_counts;
+    assert_eq!(counts.completed + counts.failed, 1000);
+    let output = stack.lines(done.output_file_id.as_deref()).await;
+    let errors = stack.lines(done.error_file_id.as_deref()).await;
+    assert_exactly_once(1000, &output, &errors);
+    // 12% of attempts fail; with a retry, about 1.4% of requests fail twice.
+    assert!(counts.failed > 0 && counts.failed < 60, "{counts:?}");
+    assert_eq!(errors.len() as u64, counts.failed);
+    for line in &errors {
+        let error = line.error.as_ref().expect("a final failure carries an error object");
+        assert!(["backend_error", "backend_timeout"].contains(&error.code.as_str()), "{error:?}");
+        assert!(error.message.contains("attempt"), "{}", error.message);
+    }
+    let snapshot = stack.sim.state.snapshot().counters;
+    assert!(snapshot.errors_injected + snapshot.hangs_injected > counts.failed, "{snapshot:?}");
+}
