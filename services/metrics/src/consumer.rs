@@ -1,0 +1,164 @@
+//! The durable pull consumer of the telemetry stream: each message is written to Postgres, then
+//! acknowledged; a failed write is redelivered, an undecodable message is dropped (logged).
+
+use crate::AppState;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::{AckKind, Message, stream::Stream};
+use futures::StreamExt;
+use nightshift_shared::measurements::{BatchEvent, ChunkReport, GpuSample, ModelReload};
+use nightshift_shared::subjects;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long a message may stay unacknowledged before JetStream redelivers it.
+const ACK_WAIT: Duration = Duration::from_secs(60);
+/// Delay before a message whose write failed is delivered again.
+const RETRY_DELAY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("creating the nightshift-metrics consumer: {0}")]
+    Create(String),
+}
+
+/// What one message was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Chunk,
+    Gpu,
+    Reload,
+    Batch,
+    /// Undecodable or on an unknown subject: dropped.
+    Invalid,
+}
+
+impl Kind {
+    /// The `kind` label of the consumed-messages counter.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Chunk => "chunk",
+            Self::Gpu => "gpu",
+            Self::Reload => "reload",
+            Self::Batch => "batch",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+/// Creates (or opens) the service's durable consumer of every telemetry subject.
+pub async fn create(stream: &Stream) -> Result<PullConsumer, ConsumerError> {
+    stream
+        .get_or_create_consumer(
+            subjects::METRICS_CONSUMER,
+            pull::Config {
+                durable_name: Some(subjects::METRICS_CONSUMER.into()),
+                description: Some("Nightshift metrics service".into()),
+                filter_subject: subjects::TELEMETRY_ALL.into(),
+                deliver_policy: DeliverPolicy::All,
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: ACK_WAIT,
+                max_ack_pending: 1_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| ConsumerError::Create(e.to_string()))
+}
+
+/// Writes one telemetry message; `Err` only when the database failed (worth a retry).
+pub async fn handle(state: &AppState, subject: &str, payload: &[u8]) -> Result<Kind, sqlx::Error> {
+    fn decode<T: serde::de::DeserializeOwned>(subject: &str, payload: &[u8]) -> Option<T> {
+        serde_json::from_slice(payload)
+            .map_err(|e| tracing::warn!(subject, error = %e, "undecodable telemetry dropped"))
+            .ok()
+    }
+    let store = &state.store;
+    match subject {
+        subjects::TELEMETRY_CHUNKS => {
+            let Some(report) = decode::<ChunkReport>(subject, payload) else {
+                return Ok(Kind::Invalid);
+            };
+            store.record_chunk(&report).await?;
+            Ok(Kind::Chunk)
+        }
+        subjects::TELEMETRY_GPU => {
+            let Some(sample) = decode::<GpuSample>(subject, payload) else {
+                return Ok(Kind::Invalid);
+            };
+            store.record_gpu_sample(&sample).await?;
+            state.exporter.gpu_sample(&sample);
+            Ok(Kind::Gpu)
+        }
+        subjects::TELEMETRY_RELOADS => {
+            let Some(reload) = decode::<ModelReload>(subject, payload) else {
+                return Ok(Kind::Invalid);
+            };
+            if store.record_reload(&reload).await? {
+                state.exporter.reload(&reload.worker_id, &reload.model);
+            }
+            Ok(Kind::Reload)
+        }
+        subjects::TELEMETRY_BATCHES => {
+            let Some(event) = decode::<BatchEvent>(subject, payload) else {
+                return Ok(Kind::Invalid);
+            };
+            store.record_batch_event(&event).await?;
+            Ok(Kind::Batch)
+        }
+        other => {
+            tracing::warn!(subject = other, "telemetry on an unknown subject dropped");
+            Ok(Kind::Invalid)
+        }
+    }
+}
+
+/// Consumes telemetry until `shutdown`, reconnecting the message stream when it breaks.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        let mut messages = match state.consumer.messages().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot pull telemetry; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(RETRY_DELAY) => continue,
+                }
+            }
+        };
+        loop {
+            let next = tokio::select! {
+                () = shutdown.cancelled() => return,
+                next = messages.next() => next,
+            };
+            match next {
+                None => break,
+                Some(Ok(message)) => step(&state, message, &shutdown).await,
+                Some(Err(e)) => tracing::debug!(error = %e, "telemetry pull"),
+            }
+        }
+    }
+}
+
+/// Handles one delivered message and settles it with JetStream.
+async fn step(state: &AppState, message: Message, shutdown: &CancellationToken) {
+    match handle(state, message.subject.as_str(), &message.payload).await {
+        Ok(kind) => {
+            let ack = if kind == Kind::Invalid { AckKind::Term } else { AckKind::Ack };
+            if let Err(e) = message.ack_with(ack).await {
+                tracing::warn!(error = %e, "telemetry ack lost; it will be redelivered");
+            }
+            state.exporter.consumed(kind.label());
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, subject = %message.subject, "storing telemetry failed");
+            if let Err(e) = message.ack_with(AckKind::Nak(Some(RETRY_DELAY))).await {
+                tracing::debug!(error = %e, "nak lost; ack wait will redeliver");
+            }
+            // Back off instead of spinning through the backlog while the database is down.
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(RETRY_DELAY) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! `GET /v1/batches/{id}/metrics`: one batch's metrics, for its owner only.
+
+use crate::AppState;
+use crate::auth::CurrentOwner;
+use crate::error::ApiError;
+use crate::report::batch::{self, BatchMetrics};
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/batches/{batch_id}/metrics", get(metrics))
+}
+
+#[tracing::instrument(skip_all, fields(batch_id = %batch_id))]
+async fn metrics(
+    State(state): State<AppState>,
+    CurrentOwner(owner): CurrentOwner,
+    Path(batch_id): Path<String>,
+) -> Result<Json<BatchMetrics>, ApiError> {
+    batch::load(&state.store, &batch_id, &owner.0, state.retention.vram_window_ms())
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::no_batch(&batch_id))
+}

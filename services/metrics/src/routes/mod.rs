@@ -1,0 +1,32 @@
+//! The HTTP API: `/v1` (behind the API-key check), health and Prometheus metrics.
+
+mod batches;
+mod gpus;
+mod health;
+mod reports;
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::Router;
+use axum::extract::FromRef;
+use axum::http::{Method, Uri};
+use axum::middleware;
+
+impl FromRef<AppState> for crate::auth::Keys {
+    fn from_ref(state: &AppState) -> Self {
+        state.keys.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .merge(batches::routes())
+        .merge(reports::routes())
+        .merge(gpus::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), crate::auth::require_key));
+    Router::new().merge(v1).merge(health::routes()).fallback(unknown_route).with_state(state)
+}
+
+async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("Unknown request URL: {method} {}.", uri.path()))
+}

@@ -1,0 +1,81 @@
+//! Postgres persistence in the service's own `metrics_*` tables.
+//!
+//! # How it scales
+//! - Requests: one row per request line, keyed `(batch_id, line)`: that key is the batch index,
+//!   so a 170,000-request batch's aggregates (counts, latency percentiles, tokens, error types)
+//!   are one range scan of ~170,000 narrow rows (~30 MB), and a re-run line overwrites its row
+//!   instead of adding one. A chunk's requests are written in one statement (`UNNEST`).
+//! - GPU samples: raw rows (one per GPU per sample) are kept for `METRICS_RAW_SAMPLE_RETENTION_HOURS`
+//!   (48 h), then [`rollup`] folds them into one row per GPU per minute (min/max/avg/last), so
+//!   sampling every 15 s costs ~11,500 raw rows per GPU at most plus 1,440 rows per GPU per day
+//!   afterwards. Samples taken at a chunk's start and end carry their batch id and stay raw for
+//!   `METRICS_BATCH_SAMPLE_RETENTION_DAYS`, so old batches keep exact before/after/peak figures.
+//! - `/v1/gpus` reads `metrics_gpus`, one row per GPU kept current on ingest, never the samples.
+//!
+//! SQL is static text bound with parameters, checked at run time by the tests (as the gateway's).
+
+pub mod ingest;
+pub mod read;
+pub mod rollup;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The metrics service's handle on its database.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects, creating the database if it does not exist yet, and runs migrations.
+    pub async fn connect(args: &nightshift_shared::config::DatabaseArgs) -> anyhow::Result<Self> {
+        let url = args.database_url.expose_secret();
+        if !sqlx::Postgres::database_exists(url)
+            .await
+            .context("cannot reach Postgres: check DATABASE_URL and that the server is up")?
+        {
+            sqlx::Postgres::create_database(url).await.context("creating the database")?;
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(args.database_max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .context("connecting to Postgres (DATABASE_URL)")?;
+        let store = Self::from_pool(pool);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        MIGRATOR.run(&self.pool).await.context("running metrics migrations")
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+}
+
+/// Unix time in milliseconds, the unit of every telemetry timestamp.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A count or size as Postgres `BIGINT`.
+pub(crate) fn big(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
