@@ -2,8 +2,11 @@
 //!
 //! [`NatsServer`] starts the machine's `nats-server` with JetStream on a free port and a temporary
 //! store, so a test may kill, restart or partition it without touching the shared server.
+//! [`stack::Stack`] runs the whole product around it against the simulator.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod stack;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

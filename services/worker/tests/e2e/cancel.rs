@@ -1,16 +1,18 @@
 //! Cancel and expiry, end to end, with partial results.
 
-use crate::helpers::{Stack, assert_exactly_once, batch_done, chat_file};
 use nightshift_shared::openai::BatchStatus;
+use nightshift_testkit::stack::{Stack, assert_exactly_once, batch_done, chat_file};
 use ollama_sim::SimConfig;
 use sqlx::PgPool;
+
+const WORKER: &str = env!("CARGO_BIN_EXE_nightshift-worker");
 use std::time::Duration;
 
 #[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
 async fn cancelled_batch_ends_cancelled_with_partial_output(pool: PgPool) {
     let sim = SimConfig { parallel: 4, latency_ms: Some(20), ..SimConfig::zero_latency() };
     let mut stack = Stack::start(pool, sim, &["--chunk-size", "20"]).await;
-    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4")]);
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
     let batch = stack.submit(chat_file(1000), "/v1/chat/completions").await;
     stack
         .wait_until(&batch.id, Duration::from_secs(60), |b| b.request_counts.completed >= 50)
@@ -36,7 +38,7 @@ async fn cancelled_batch_ends_cancelled_with_partial_output(pool: PgPool) {
 async fn expired_batch_ends_expired_with_partial_output(pool: PgPool) {
     let sim = SimConfig { parallel: 4, latency_ms: Some(20), ..SimConfig::zero_latency() };
     let mut stack = Stack::start(pool.clone(), sim, &["--chunk-size", "20"]).await;
-    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4")]);
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
     let batch = stack.submit(chat_file(1000), "/v1/chat/completions").await;
     stack
         .wait_until(&batch.id, Duration::from_secs(60), |b| b.request_counts.completed >= 50)

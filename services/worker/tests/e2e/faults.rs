@@ -1,27 +1,29 @@
 //! Workers killed mid-batch, and a backend that fails and hangs.
 
-use crate::helpers::{Stack, assert_exactly_once, batch_done, chat_file};
 use nightshift_shared::openai::BatchStatus;
+use nightshift_testkit::stack::{Stack, assert_exactly_once, batch_done, chat_file};
 use ollama_sim::SimConfig;
 use sqlx::PgPool;
+
+const WORKER: &str = env!("CARGO_BIN_EXE_nightshift-worker");
 use std::time::Duration;
 
 #[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
 async fn killed_workers_chunks_are_redelivered_and_written_once(pool: PgPool) {
     let sim = SimConfig { parallel: 8, latency_ms: Some(10), ..SimConfig::zero_latency() };
     let mut stack = Stack::start(pool, sim, &["--chunk-size", "50"]).await;
-    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4")]);
-    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4")]);
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
     let batch = stack.submit(chat_file(3000), "/v1/chat/completions").await;
     let progressed =
         |n: u64| move |b: &nightshift_shared::openai::Batch| b.request_counts.completed >= n;
 
     stack.wait_until(&batch.id, Duration::from_secs(60), progressed(600)).await;
     stack.kill_worker(0).await;
-    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4")]);
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
     stack.wait_until(&batch.id, Duration::from_secs(60), progressed(1500)).await;
     stack.kill_worker(1).await;
-    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4")]);
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
 
     let done = stack
         .wait_until(&batch.id, Duration::from_secs(180), batch_done(BatchStatus::Completed))
@@ -47,12 +49,11 @@ async fn backend_errors_and_timeouts_are_retried_and_final_failures_reported(poo
         ..SimConfig::zero_latency()
     };
     let mut stack = Stack::start(pool, sim, &[]).await;
-    stack.worker_env = vec![
-        ("WORKER_REQUEST_TIMEOUT_SECS".into(), "1".into()),
-        ("WORKER_MAX_ATTEMPTS".into(), "2".into()),
-        ("WORKER_CONCURRENCY".into(), "16".into()),
-    ];
-    stack.spawn_worker(&[]);
+    stack.worker_args =
+        ["--request-timeout-secs", "1", "--max-attempts", "2", "--concurrency", "16"]
+            .map(String::from)
+            .to_vec();
+    stack.spawn_worker_process(WORKER, &[]);
     let batch = stack.submit(chat_file(1000), "/v1/chat/completions").await;
     let done = stack.wait_final(&batch.id, Duration::from_secs(180)).await;
 

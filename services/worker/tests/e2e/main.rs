@@ -5,5 +5,4 @@
 
 mod cancel;
 mod faults;
-mod helpers;
 mod pipeline;

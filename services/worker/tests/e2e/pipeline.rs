@@ -1,17 +1,19 @@
 //! The happy path at size, and a collector restart.
 
-use crate::helpers::{Stack, assert_exactly_once, batch_done, chat_file};
 use nightshift_shared::openai::BatchStatus;
+use nightshift_testkit::stack::{Stack, assert_exactly_once, batch_done, chat_file};
 use ollama_sim::SimConfig;
 use sqlx::PgPool;
+
+const WORKER: &str = env!("CARGO_BIN_EXE_nightshift-worker");
 use std::time::Duration;
 
 #[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
 async fn two_workers_answer_2000_requests_exactly_once_in_input_order(pool: PgPool) {
     let sim = SimConfig { parallel: 8, ..SimConfig::zero_latency() };
     let mut stack = Stack::start(pool, sim, &[]).await;
-    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4"), ("WORKER_MODELS", "llama3.2:1b")]);
-    stack.spawn_worker(&[("WORKER_CONCURRENCY", "4")]);
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4", "--models", "llama3.2:1b"]);
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
 
     let batch = stack.submit(chat_file(2000), "/v1/chat/completions").await;
     let done = stack.wait_final(&batch.id, Duration::from_secs(120)).await;
@@ -58,7 +60,7 @@ async fn two_workers_answer_2000_requests_exactly_once_in_input_order(pool: PgPo
 async fn collector_restarted_mid_batch_loses_and_duplicates_nothing(pool: PgPool) {
     let sim = SimConfig { parallel: 8, latency_ms: Some(5), ..SimConfig::zero_latency() };
     let mut stack = Stack::start(pool, sim, &[]).await;
-    stack.spawn_worker(&[("WORKER_CONCURRENCY", "8")]);
+    stack.spawn_worker_process(WORKER, &["--concurrency", "8"]);
     let batch = stack.submit(chat_file(1500), "/v1/chat/completions").await;
     stack
         .wait_until(&batch.id, Duration::from_secs(60), |b| b.request_counts.completed >= 300)
@@ -79,7 +81,7 @@ async fn collector_restarted_mid_batch_loses_and_duplicates_nothing(pool: PgPool
 #[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
 async fn embeddings_and_completions_batches_come_back_in_openai_shape(pool: PgPool) {
     let mut stack = Stack::start(pool, SimConfig::zero_latency(), &[]).await;
-    stack.spawn_worker(&[]);
+    stack.spawn_worker_process(WORKER, &[]);
     let line = |i: usize, url: &str, body: serde_json::Value| {
         serde_json::json!({"custom_id": format!("req-{i}"), "method": "POST", "url": url, "body": body})
             .to_string()

@@ -1,10 +1,11 @@
-//! The stack under test: a test-owned NATS, an in-process gateway on a fresh database, the
-//! simulator in-process, and real worker processes that a test may SIGKILL.
+//! The whole product under test: a test-owned NATS, an in-process gateway and metrics service
+//! on the test's fresh database, the simulator in-process, and workers either in-process or as
+//! real processes that a test may SIGKILL.
 
+use crate::NatsServer;
 use clap::Parser;
 use nightshift_gateway::{AppState, Config as GatewayConfig, store::Store};
 use nightshift_shared::openai::{Batch, BatchStatus, OutputLine};
-use nightshift_testkit::NatsServer;
 use ollama_sim::{SimConfig, SimHandle};
 use serde_json::json;
 use sqlx::PgPool;
@@ -21,12 +22,26 @@ pub struct Gateway {
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+/// A worker the stack started.
+pub enum WorkerHandle {
+    Process(Child),
+    InProcess { shutdown: CancellationToken, task: tokio::task::JoinHandle<anyhow::Result<()>> },
+}
+
+pub struct Metrics {
+    pub url: String,
+    shutdown: CancellationToken,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
 pub struct Stack {
     pub nats: NatsServer,
     pub sim: SimHandle,
     pub gateway: Option<Gateway>,
-    pub workers: Vec<Child>,
-    pub worker_env: Vec<(String, String)>,
+    pub metrics: Option<Metrics>,
+    pub workers: Vec<WorkerHandle>,
+    /// Flags every worker gets, before the ones given to `spawn_worker`.
+    pub worker_args: Vec<String>,
     pool: PgPool,
     gateway_args: Vec<String>,
     http: reqwest::Client,
@@ -41,8 +56,9 @@ impl Stack {
             nats,
             sim,
             gateway: None,
+            metrics: None,
             workers: Vec::new(),
-            worker_env: Vec::new(),
+            worker_args: Vec::new(),
             pool,
             gateway_args: gateway_args.iter().map(|s| s.to_string()).collect(),
             http: reqwest::Client::new(),
@@ -79,32 +95,103 @@ impl Stack {
         self.gateway.as_ref().expect("gateway running")
     }
 
-    /// Starts a worker process with the stack's NATS and simulator, plus `extra` environment.
-    pub fn spawn_worker(&mut self, extra: &[(&str, &str)]) {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_nightshift-worker"));
+    /// Flags connecting a worker to this stack, with short retry and redelivery times.
+    fn base_worker_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--nats-url",
+            &self.nats.url(),
+            "--ollama-url",
+            &self.sim.url,
+            "--worker-id",
+            &format!("test-worker-{}", self.workers.len()),
+            "--ack-wait-secs",
+            "5",
+            "--initial-backoff-ms",
+            "20",
+            "--max-backoff-ms",
+            "200",
+            "--gpu-sample-secs",
+            "0.2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(self.worker_args.iter().cloned());
+        args
+    }
+
+    /// Starts a worker in this process with extra flags (`--concurrency 4`, ...).
+    pub fn spawn_worker(&mut self, extra: &[&str]) {
+        let mut argv = vec!["nightshift-worker".to_owned()];
+        argv.extend(self.base_worker_args());
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        let config = nightshift_worker::Config::try_parse_from(argv).unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(nightshift_worker::run(config, shutdown.clone()));
+        self.workers.push(WorkerHandle::InProcess { shutdown, task });
+    }
+
+    /// Starts a worker as a separate process of `binary` (so a test can SIGKILL it).
+    pub fn spawn_worker_process(&mut self, binary: &str, extra: &[&str]) {
+        let mut command = Command::new(binary);
         command
-            .env("NATS_URL", self.nats.url())
-            .env("OLLAMA_URL", &self.sim.url)
-            .env("WORKER_ID", format!("test-worker-{}", self.workers.len()))
-            .env("WORKER_ACK_WAIT_SECS", "5")
-            .env("WORKER_INITIAL_BACKOFF_MS", "20")
-            .env("WORKER_MAX_BACKOFF_MS", "200")
+            .args(self.base_worker_args())
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .kill_on_drop(true);
-        for (k, v) in &self.worker_env {
-            command.env(k, v);
-        }
-        for (k, v) in extra {
-            command.env(k, v);
-        }
-        self.workers.push(command.spawn().expect("worker binary"));
+        self.workers.push(WorkerHandle::Process(command.spawn().expect("worker binary")));
     }
 
-    /// SIGKILLs worker `i`: no graceful shutdown, its chunks are left unacknowledged.
+    /// SIGKILLs worker `i`, a process: no graceful shutdown, its chunks are left unacknowledged.
     pub async fn kill_worker(&mut self, i: usize) {
-        self.workers[i].kill().await.unwrap();
+        match &mut self.workers[i] {
+            WorkerHandle::Process(child) => child.kill().await.unwrap(),
+            WorkerHandle::InProcess { .. } => panic!("only a worker process can be killed"),
+        }
+    }
+
+    /// Starts the metrics service in this process, on the stack's database.
+    pub async fn start_metrics(&mut self) -> String {
+        let url = self.nats.url();
+        let config = nightshift_metrics::Config::try_parse_from([
+            "nightshift-metrics",
+            "--nats-url",
+            &url,
+            "--vram-window-secs",
+            "30",
+        ])
+        .unwrap();
+        let store = nightshift_metrics::store::Store::from_pool(self.pool.clone());
+        store.migrate().await.unwrap();
+        let state = nightshift_metrics::AppState::new(&config, store).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(nightshift_metrics::serve(listener, state, shutdown.clone()));
+        self.metrics = Some(Metrics { url: url.clone(), shutdown, handle });
+        url
+    }
+
+    /// The gateway's base URL (no `/v1`).
+    pub fn gateway_url(&self) -> String {
+        self.gateway().url.clone()
+    }
+
+    /// Stops everything in-process, waiting for each part to shut down cleanly.
+    pub async fn shutdown(mut self) {
+        for worker in self.workers.drain(..) {
+            if let WorkerHandle::InProcess { shutdown, task } = worker {
+                shutdown.cancel();
+                task.await.unwrap().unwrap();
+            }
+        }
+        if let Some(m) = self.metrics.take() {
+            m.shutdown.cancel();
+            m.handle.await.unwrap().unwrap();
+        }
+        self.stop_gateway().await;
     }
 
     pub async fn submit(&self, file: Vec<u8>, endpoint: &str) -> Batch {
