@@ -25,9 +25,9 @@ use futures::StreamExt;
 use nightshift_shared::measurements::SampleTrigger;
 use nightshift_shared::subjects;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -54,8 +54,9 @@ pub struct Worker {
     consumer: jetstream::consumer::PullConsumer,
     ack_wait: Duration,
     reload_threshold: Duration,
-    /// Models this worker has loaded (warm-up or first use): a later load is a reload.
-    warm_models: Mutex<HashSet<String>>,
+    /// Models this worker has seen loaded (warm-up or first use), and since when: a load paid by
+    /// a request that started later is a reload.
+    warm_models: Mutex<HashMap<String, Instant>>,
 }
 
 impl Worker {
@@ -109,7 +110,7 @@ impl Worker {
                 Ok(w) => {
                     tracing::info!(model, elapsed_ms = w.elapsed.as_millis() as u64, "model warm");
                     if let Ok(mut warm) = self.warm_models.lock() {
-                        warm.insert(model.clone());
+                        warm.insert(model.clone(), Instant::now());
                     }
                 }
                 Err(e) => tracing::warn!(model, error = %e, "warm-up failed"),
@@ -117,14 +118,22 @@ impl Worker {
         }
     }
 
-    /// Records a model reload if this execution paid a load on a model already warm.
+    /// Records a model reload if this execution paid a load on a model already warm when the
+    /// request started. Requests that queued behind the first load of a model do not count.
     async fn note_load(&self, execution: &Execution, batch_id: &str) {
         let Some(model) = execution.model.as_deref() else { return };
-        let first_use = match self.warm_models.lock() {
-            Ok(mut warm) => warm.insert(model.to_owned()),
+        let started = Instant::now().checked_sub(execution.latency);
+        let warm_before_start = match self.warm_models.lock() {
+            Ok(mut warm) => match warm.get(model) {
+                Some(since) => started.is_some_and(|s| s > *since),
+                None => {
+                    warm.insert(model.to_owned(), Instant::now());
+                    false
+                }
+            },
             Err(_) => return,
         };
-        if first_use {
+        if !warm_before_start {
             return;
         }
         if let Some(reload) = chunk::reload_of(execution, self.reload_threshold, &self.id, batch_id)
