@@ -101,6 +101,16 @@ impl ClientError {
     }
 }
 
+/// One GPU's latest reading, as `GET /v1/gpus` of the metrics service lists it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct GpuReading {
+    pub host: String,
+    pub gpu: String,
+    /// Unix milliseconds of the reading.
+    pub at: i64,
+    pub memory_used_bytes: i64,
+}
+
 /// Size of a file written by [`Client::file_content_to`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Downloaded {
@@ -284,6 +294,31 @@ impl Client {
     pub async fn batch_metrics(&self, id: &str) -> Result<serde_json::Value, ClientError> {
         let url = self.url(&format!("/v1/batches/{}/metrics", segment(id)));
         self.json(self.http.get(&url), &url).await
+    }
+
+    /// `GET /v1/gpus` of the metrics service: the latest reading of every GPU any worker reported.
+    pub async fn gpus(&self) -> Result<Vec<GpuReading>, ClientError> {
+        let url = self.url("/v1/gpus");
+        #[derive(serde::Deserialize)]
+        struct GpuList {
+            data: Vec<GpuReading>,
+        }
+        let list: GpuList = self.json(self.http.get(&url), &url).await?;
+        Ok(list.data)
+    }
+
+    /// `GET /v1/reports/multi-batch` of the metrics service over `batch_ids` in their order, with
+    /// `thresholds` as query parameters; untyped, so every figure it has can be kept.
+    pub async fn multi_batch_report(
+        &self,
+        batch_ids: &[String],
+        thresholds: &[(&str, f64)],
+    ) -> Result<serde_json::Value, ClientError> {
+        let url = self.url("/v1/reports/multi-batch");
+        let mut query: Vec<(&str, String)> =
+            batch_ids.iter().map(|id| ("batch_id", id.clone())).collect();
+        query.extend(thresholds.iter().map(|(k, v)| (*k, v.to_string())));
+        self.json(self.http.get(&url).query(&query), &url).await
     }
 
     fn url(&self, path: &str) -> String {

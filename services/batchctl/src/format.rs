@@ -98,6 +98,29 @@ pub fn utc(unix: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
+/// `2025-10-27T14:03:09Z`.
+pub fn iso8601(unix: i64) -> String {
+    utc(unix).replacen(' ', "T", 1) + "Z"
+}
+
+/// `20251027_140309` (UTC), for file names that sort by time.
+pub fn file_stamp(unix: i64) -> String {
+    utc(unix).replace(['-', ':'], "").replacen(' ', "_", 1)
+}
+
+/// `15,000`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
@@ -126,6 +149,15 @@ mod tests {
     fn slow_rates_read_per_minute() {
         assert_eq!(rate(2.071), "2.07 req/s");
         assert_eq!(rate(0.2), "12.0 req/min");
+    }
+
+    #[test]
+    fn stamps_and_counts_read_as_the_test_plan_writes_them() {
+        assert_eq!(iso8601(1_761_573_789), "2025-10-27T14:03:09Z");
+        assert_eq!(file_stamp(1_761_573_789), "20251027_140309");
+        assert_eq!(thousands(15_000), "15,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

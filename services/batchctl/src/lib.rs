@@ -6,11 +6,13 @@
 //! - [`commands`]: one module per subcommand; each has its clap `Args` and a `run`.
 //! - [`progress`]: the live progress of `wait`: a bar on a terminal, periodic lines otherwise.
 //! - [`generate`]: synthetic batch input files.
+//! - [`multibatch`]: the multi-batch stability test's results file, summary and HTML report.
 //! - [`format`]: how batches, durations and times read.
 //!
 //! # Exit codes
-//! 0: success. 1: a checked criterion failed (`wait`: the batch ended other than `completed`).
-//! 2: usage, connection or server error, with a message saying what to do.
+//! 0: success. 1: a checked criterion failed (`wait`: the batch ended other than `completed`;
+//! `multi-batch`: a stability criterion failed). 2: usage, connection or server error, with a
+//! message saying what to do, or a `multi-batch` run interrupted with Ctrl-C.
 
 // The CLI's job is to print: results to stdout, progress notes and errors to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -19,6 +21,7 @@ pub mod client;
 pub mod commands;
 pub mod format;
 pub mod generate;
+pub mod multibatch;
 pub mod progress;
 
 use clap::Parser;
@@ -34,7 +37,8 @@ use std::process::ExitCode;
     version,
     about = "The Nightshift CLI: run OpenAI-style batches on the Nightshift gateway.",
     after_help = "Exit codes: 0 success; 1 a checked criterion failed (wait: the batch ended \
-                  failed, expired or cancelled); 2 usage, connection or server error."
+                  failed, expired or cancelled; multi-batch: a stability criterion failed); 2 \
+                  usage, connection or server error, or multi-batch interrupted."
 )]
 pub struct Cli {
     /// The gateway's base URL (a trailing /v1 is accepted).
@@ -45,7 +49,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "NIGHTSHIFT_API_KEY", hide_env_values = true)]
     pub api_key: Option<SecretString>,
 
-    /// The metrics service's base URL, for `report`.
+    /// The metrics service's base URL, for `report` and `multi-batch`.
     #[arg(
         long,
         global = true,
@@ -63,6 +67,11 @@ impl Cli {
     pub fn client(&self) -> Result<Client, ClientError> {
         Client::new(&self.url, self.api_key.clone())
     }
+
+    /// A client for the metrics service.
+    pub fn metrics_client(&self) -> Result<Client, ClientError> {
+        Client::metrics(&self.metrics_url, self.api_key.clone())
+    }
 }
 
 /// How a command that ran to its end turned out.
@@ -71,6 +80,8 @@ pub enum Outcome {
     Success,
     /// A checked criterion failed, such as a batch that did not complete.
     CheckFailed,
+    /// Ctrl-C stopped the command before it could judge anything (`multi-batch`).
+    Interrupted,
 }
 
 impl From<Outcome> for ExitCode {
@@ -78,6 +89,7 @@ impl From<Outcome> for ExitCode {
         match outcome {
             Outcome::Success => ExitCode::SUCCESS,
             Outcome::CheckFailed => ExitCode::from(1),
+            Outcome::Interrupted => ExitCode::from(EXIT_ERROR),
         }
     }
 }

@@ -4,12 +4,13 @@ pub mod cancel;
 pub mod download;
 pub mod generate;
 pub mod list;
+pub mod multi_batch;
 pub mod report;
 pub mod status;
 pub mod submit;
 pub mod wait;
 
-use crate::{Cli, Client, Outcome};
+use crate::{Cli, Outcome};
 use nightshift_shared::openai::Endpoint;
 use std::time::Duration;
 
@@ -32,6 +33,10 @@ pub enum Command {
     List(list::ListArgs),
     /// Show a batch's performance metrics from the metrics service.
     Report(report::ReportArgs),
+    /// Run N batches back to back and judge VRAM stability, throughput consistency, success
+    /// rate and model persistence. Exit 0 if every criterion passed, 1 if one failed, 2 on
+    /// errors or Ctrl-C. Writes multi_batch_results_<stamp>.json and an HTML report.
+    MultiBatch(multi_batch::MultiBatchArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -44,8 +49,9 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Cancel(args) => cancel::run(&cli.client()?, args).await,
         Command::Download(args) => download::run(&cli.client()?, args).await,
         Command::List(args) => list::run(&cli.client()?, args).await,
-        Command::Report(args) => {
-            report::run(&Client::metrics(&cli.metrics_url, cli.api_key.clone())?, args).await
+        Command::Report(args) => report::run(&cli.metrics_client()?, args).await,
+        Command::MultiBatch(args) => {
+            multi_batch::run(&cli.client()?, &cli.metrics_client()?, args).await
         }
     }
 }

@@ -66,6 +66,25 @@ pub async fn batchctl_at(url: &str, args: &[&str]) -> Run {
 /// Runs `batchctl args` with `env` on top of a clean Nightshift environment. Async, so the gateway
 /// in this test's runtime keeps serving while the binary talks to it.
 pub async fn batchctl_with_env(env: &[(&str, &str)], args: &[&str]) -> Run {
+    batchctl_within(Duration::from_secs(60), env, args).await
+}
+
+/// Runs `batchctl args` with `env`, failing the test if it runs longer than `limit`.
+pub async fn batchctl_within(limit: Duration, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let output = batchctl_command(env, args).output();
+    let output = tokio::time::timeout(limit, output)
+        .await
+        .unwrap_or_else(|_| panic!("batchctl ran for over {limit:?}"))
+        .unwrap();
+    Run {
+        code: output.status.code().expect("batchctl was killed by a signal"),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// The `batchctl args` command with `env` on top of a clean Nightshift environment.
+pub fn batchctl_command(env: &[(&str, &str)], args: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_batchctl"));
     command
         .args(args)
@@ -74,15 +93,7 @@ pub async fn batchctl_with_env(env: &[(&str, &str)], args: &[&str]) -> Run {
         .env_remove("NIGHTSHIFT_METRICS_URL")
         .envs(env.iter().copied())
         .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .expect("batchctl ran for over 60 s")
-        .unwrap();
-    Run {
-        code: output.status.code().expect("batchctl was killed by a signal"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    command
 }
 
 impl Gateway {

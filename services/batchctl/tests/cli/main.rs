@@ -8,4 +8,6 @@ mod download;
 mod errors;
 mod generate;
 mod helpers;
+mod multi_batch;
+mod report_html;
 mod wait;
