@@ -13,7 +13,7 @@ use futures::TryStreamExt;
 use nightshift_shared::messages::{BatchControl, ChunkMessage, ChunkRequest};
 use nightshift_shared::openai::{BatchStatus, Endpoint, InputLine};
 use nightshift_shared::subjects;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,7 +37,8 @@ pub struct Ingest {
     tracker: TaskTracker,
     shutdown: CancellationToken,
     holder: Arc<str>,
-    active: Arc<Mutex<HashSet<String>>>,
+    /// Batches this process works on, each with whether another round was asked for.
+    active: Arc<Mutex<HashMap<String, bool>>>,
 }
 
 impl Ingest {
@@ -50,21 +51,32 @@ impl Ingest {
         }
     }
 
-    /// Starts ingesting `batch_id` in the background unless this process already is.
+    /// Starts the batch's background work, unless this process is already doing it; then the
+    /// running task goes round once more when it ends, so a request to finalize that arrives
+    /// while it publishes is not lost.
     pub fn start(&self, state: AppState, batch_id: String) {
         {
             let Ok(mut active) = self.active.lock() else { return };
-            if !active.insert(batch_id.clone()) {
+            if let Some(again) = active.get_mut(&batch_id) {
+                *again = true;
                 return;
             }
+            active.insert(batch_id.clone(), false);
         }
         let active = self.active.clone();
         self.tracker.spawn(async move {
-            if let Err(e) = run(&state, &batch_id).await {
-                tracing::error!(batch_id, error = ?e, "ingest failed; another attempt follows");
-            }
-            if let Ok(mut active) = active.lock() {
-                active.remove(&batch_id);
+            loop {
+                if let Err(e) = run(&state, &batch_id).await {
+                    tracing::error!(batch_id, error = ?e, "batch work failed; another attempt follows");
+                }
+                let Ok(mut active) = active.lock() else { return };
+                match active.get_mut(&batch_id) {
+                    Some(again) if *again && !state.ingest.shutdown.is_cancelled() => *again = false,
+                    _ => {
+                        active.remove(&batch_id);
+                        return;
+                    }
+                }
             }
         });
     }
