@@ -1,7 +1,11 @@
 //! Connection settings every service flattens into its own clap config.
 
+use anyhow::Context;
 use clap::Args;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
 
 /// Where NATS JetStream is.
 #[derive(Debug, Clone, Args)]
@@ -25,6 +29,25 @@ pub struct DatabaseArgs {
     /// Most connections this process opens to the database.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
+}
+
+impl DatabaseArgs {
+    /// Connects, creating the database first if it does not exist yet.
+    pub async fn connect(&self) -> anyhow::Result<PgPool> {
+        let url = self.database_url.expose_secret();
+        if !sqlx::Postgres::database_exists(url)
+            .await
+            .context("cannot reach Postgres: check DATABASE_URL and that the server is up")?
+        {
+            sqlx::Postgres::create_database(url).await.context("creating the database")?;
+        }
+        PgPoolOptions::new()
+            .max_connections(self.database_max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .context("connecting to Postgres (DATABASE_URL)")
+    }
 }
 
 /// Optional API keys: when any is set, every `/v1` route needs `Authorization: Bearer <key>`.

@@ -5,6 +5,7 @@
 //! - [`messages`]: what travels on NATS between gateway, workers and collector.
 //! - [`measurements`]: what workers and the gateway measure, for the metrics service.
 //! - [`subjects`]: stream, consumer and subject names.
+//! - [`http`]: OpenAI-shaped errors and the API-key middleware every HTTP service shares.
 //! - [`jetstream`]: the streams, created idempotently.
 //! - [`auth`]: API keys, the same for every HTTP service.
 //! - [`config`]: connection settings every service flattens into its own config.
@@ -14,6 +15,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod http;
 pub mod jetstream;
 pub mod measurements;
 pub mod messages;

@@ -10,7 +10,7 @@ use crate::store::ResultRow;
 use anyhow::Context;
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use nightshift_shared::messages::{ResultMessage, ResultOutcome};
 use nightshift_shared::subjects;
 use std::time::Duration;
@@ -18,6 +18,9 @@ use tokio::task::JoinHandle;
 
 /// Results taken from JetStream per database round trip.
 const BATCH: usize = 1000;
+
+/// How long after a pull's expiry the server's last messages may still be on their way.
+const EXPIRY_GRACE: Duration = Duration::from_millis(200);
 
 /// What one [`step`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +53,7 @@ pub async fn step(
     consumer: &PullConsumer,
     wait: Duration,
 ) -> anyhow::Result<Outcome> {
+    let deadline = tokio::time::Instant::now() + wait + EXPIRY_GRACE;
     let mut batch = consumer
         .batch()
         .max_messages(BATCH)
@@ -59,7 +63,27 @@ pub async fn step(
         .map_err(anyhow::Error::msg)?;
     let mut messages = Vec::new();
     let mut rows = Vec::new();
-    while let Some(message) = batch.next().await {
+    let mut expired = false;
+    loop {
+        // A pull the server expired after delivering some messages may end without a 408
+        // (nats-server 2.9 sends none), and the client would then wait its own timer, `wait`
+        // plus 5 s, before this step records anything. Past the deadline, take what has
+        // arrived and stop.
+        let next = if expired {
+            match batch.next().now_or_never() {
+                Some(next) => next,
+                None => break,
+            }
+        } else {
+            match tokio::time::timeout_at(deadline, batch.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    expired = true;
+                    continue;
+                }
+            }
+        };
+        let Some(message) = next else { break };
         let message = message.map_err(anyhow::Error::msg)?;
         match serde_json::from_slice::<ResultMessage>(&message.payload) {
             Ok(result) => {

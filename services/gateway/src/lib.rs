@@ -9,11 +9,10 @@
 //! - [`events`]: batch lifecycle events for the metrics service.
 //! - [`validate`] and [`lines`]: the streaming line checks behind ingest.
 //! - [`store`]: Postgres persistence.
-//! - [`auth`], [`error`], [`metrics`]: API keys, the OpenAI error shape, Prometheus counters.
+//! - [`metrics`]: Prometheus counters. API keys and the OpenAI error shape come from
+//!   `nightshift_shared::http`.
 
-pub mod auth;
 pub mod collector;
-pub mod error;
 pub mod events;
 pub mod finalize;
 pub mod ingest;
@@ -105,7 +104,7 @@ pub struct AppState {
     pub nats: async_nats::Client,
     pub js: jetstream::Context,
     pub control: jetstream::stream::Stream,
-    pub keys: auth::Keys,
+    pub keys: nightshift_shared::auth::Keys,
     pub limits: Arc<LimitArgs>,
     pub metrics: metrics::Metrics,
     pub ingest: ingest::Ingest,
@@ -138,7 +137,7 @@ impl AppState {
             nats,
             js,
             control: streams.control,
-            keys: auth::Keys::new(&config.auth.api_keys),
+            keys: nightshift_shared::auth::Keys::new(&config.auth.api_keys),
             limits: Arc::new(config.limits.clone()),
             metrics: metrics::Metrics::new()?,
             ingest: ingest::Ingest::new(shutdown),

@@ -9,13 +9,12 @@
 //! - [`stats`]: the pure statistics behind them (means, spread, trend).
 //! - [`routes`]: the HTTP API (`/v1/batches/{id}/metrics`, `/v1/reports/multi-batch`,
 //!   `/v1/gpus`, health and Prometheus metrics).
-//! - [`auth`], [`error`], [`exporter`]: API keys, the OpenAI error shape, Prometheus gauges.
+//! - [`exporter`]: Prometheus gauges. API keys and the OpenAI error shape come from
+//!   `nightshift_shared::http`.
 //!
 //! Nothing here reads another service's tables: what the service knows came over telemetry.
 
-pub mod auth;
 pub mod consumer;
-pub mod error;
 pub mod exporter;
 pub mod report;
 pub mod routes;
@@ -101,7 +100,7 @@ pub struct AppState {
     pub store: store::Store,
     pub nats: async_nats::Client,
     pub consumer: jetstream::consumer::PullConsumer,
-    pub keys: auth::Keys,
+    pub keys: nightshift_shared::auth::Keys,
     pub exporter: exporter::Exporter,
     pub retention: RetentionArgs,
 }
@@ -120,7 +119,7 @@ impl AppState {
             store,
             nats,
             consumer,
-            keys: auth::Keys::new(&config.auth.api_keys),
+            keys: nightshift_shared::auth::Keys::new(&config.auth.api_keys),
             exporter: exporter::Exporter::new()?,
             retention: config.retention.clone(),
         })

@@ -3,13 +3,13 @@
 use super::Page;
 use super::files::no_such_file;
 use crate::AppState;
-use crate::auth::CurrentOwner;
-use crate::error::ApiError;
 use crate::store::{NewBatch, now};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use nightshift_shared::http::ApiError;
+use nightshift_shared::http::CurrentOwner;
 use nightshift_shared::messages::BatchControl;
 use nightshift_shared::openai::{Batch, BatchStatus, Endpoint, List};
 use serde_json::Value;

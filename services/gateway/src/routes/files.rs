@@ -2,8 +2,6 @@
 
 use super::Page;
 use crate::AppState;
-use crate::auth::CurrentOwner;
-use crate::error::ApiError;
 use crate::store::PART_SIZE;
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError};
@@ -12,6 +10,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use nightshift_shared::http::ApiError;
+use nightshift_shared::http::CurrentOwner;
 use nightshift_shared::openai::{FileDeleted, FileObject, List};
 
 /// The only purpose Nightshift accepts for uploads.

@@ -5,23 +5,22 @@ mod files;
 mod health;
 
 use crate::AppState;
-use crate::error::ApiError;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::http::{Method, Uri};
 use axum::middleware;
+use nightshift_shared::http::ApiError;
 
-impl FromRef<AppState> for crate::auth::Keys {
+impl FromRef<AppState> for nightshift_shared::auth::Keys {
     fn from_ref(state: &AppState) -> Self {
         state.keys.clone()
     }
 }
 
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
-        .merge(files::routes(&state))
-        .merge(batches::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), crate::auth::require_key));
+    let v1 = Router::new().merge(files::routes(&state)).merge(batches::routes()).route_layer(
+        middleware::from_fn_with_state(state.clone(), nightshift_shared::http::require_key),
+    );
     Router::new().merge(v1).merge(health::routes()).fallback(unknown_route).with_state(state)
 }
 

@@ -1,12 +1,12 @@
 //! `GET /v1/batches/{id}/metrics`: one batch's metrics, for its owner only.
 
 use crate::AppState;
-use crate::auth::CurrentOwner;
-use crate::error::ApiError;
 use crate::report::batch::{self, BatchMetrics};
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use nightshift_shared::http::ApiError;
+use nightshift_shared::http::CurrentOwner;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/batches/{batch_id}/metrics", get(metrics))
@@ -21,5 +21,10 @@ async fn metrics(
     batch::load(&state.store, &batch_id, &owner.0, state.retention.vram_window_ms())
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::no_batch(&batch_id))
+        .ok_or_else(|| no_batch(&batch_id))
+}
+
+/// The answer for a batch the caller cannot see, whether it exists or not.
+fn no_batch(id: &str) -> ApiError {
+    ApiError::NotFound(format!("No batch found with id '{id}'."))
 }

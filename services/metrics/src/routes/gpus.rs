@@ -1,11 +1,11 @@
 //! `GET /v1/gpus`: the latest reading of every GPU any worker reported.
 
 use crate::AppState;
-use crate::error::ApiError;
 use crate::store::read::GpuNow;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use nightshift_shared::http::ApiError;
 use serde::Serialize;
 
 pub fn routes() -> Router<AppState> {

@@ -6,13 +6,13 @@ mod health;
 mod reports;
 
 use crate::AppState;
-use crate::error::ApiError;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::http::{Method, Uri};
 use axum::middleware;
+use nightshift_shared::http::ApiError;
 
-impl FromRef<AppState> for crate::auth::Keys {
+impl FromRef<AppState> for nightshift_shared::auth::Keys {
     fn from_ref(state: &AppState) -> Self {
         state.keys.clone()
     }
@@ -23,7 +23,10 @@ pub fn router(state: AppState) -> Router {
         .merge(batches::routes())
         .merge(reports::routes())
         .merge(gpus::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), crate::auth::require_key));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            nightshift_shared::http::require_key,
+        ));
     Router::new().merge(v1).merge(health::routes()).fallback(unknown_route).with_state(state)
 }
 

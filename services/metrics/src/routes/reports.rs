@@ -3,13 +3,13 @@
 //! `min_success_pct` thresholds.
 
 use crate::AppState;
-use crate::auth::CurrentOwner;
-use crate::error::ApiError;
 use crate::report::batch;
 use crate::report::multi::{self, MultiBatchReport, Thresholds};
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use nightshift_shared::http::ApiError;
+use nightshift_shared::http::CurrentOwner;
 
 /// Most batches one report may cover.
 pub const MAX_BATCHES: usize = 100;
@@ -28,7 +28,7 @@ async fn report(
     for id in &ids {
         let metrics =
             batch::load(&state.store, id, &owner.0, state.retention.vram_window_ms()).await?;
-        batches.push(metrics.ok_or_else(|| ApiError::no_batch(id))?);
+        batches.push(metrics.ok_or_else(|| no_batch(id))?);
     }
     Ok(Json(multi::evaluate(&batches, thresholds)))
 }
@@ -102,4 +102,9 @@ mod tests {
         assert!(parse(&params(&[("batch_id", "b"), ("min_success_pct", "-1")])).is_err());
         assert!(parse(&params(&[("batch_id", "b"), ("colour", "red")])).is_err());
     }
+}
+
+/// The answer for a batch the caller cannot see, whether it exists or not.
+fn no_batch(id: &str) -> ApiError {
+    ApiError::NotFound(format!("No batch found with id '{id}'."))
 }

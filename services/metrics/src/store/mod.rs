@@ -19,10 +19,8 @@ pub mod read;
 pub mod rollup;
 
 use anyhow::Context;
-use secrecy::ExposeSecret;
-use sqlx::migrate::MigrateDatabase;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use sqlx::postgres::PgPool;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -35,20 +33,7 @@ pub struct Store {
 impl Store {
     /// Connects, creating the database if it does not exist yet, and runs migrations.
     pub async fn connect(args: &nightshift_shared::config::DatabaseArgs) -> anyhow::Result<Self> {
-        let url = args.database_url.expose_secret();
-        if !sqlx::Postgres::database_exists(url)
-            .await
-            .context("cannot reach Postgres: check DATABASE_URL and that the server is up")?
-        {
-            sqlx::Postgres::create_database(url).await.context("creating the database")?;
-        }
-        let pool = PgPoolOptions::new()
-            .max_connections(args.database_max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await
-            .context("connecting to Postgres (DATABASE_URL)")?;
-        let store = Self::from_pool(pool);
+        let store = Self::from_pool(args.connect().await?);
         store.migrate().await?;
         Ok(store)
     }

@@ -1,10 +1,17 @@
-//! The gateway's one API error type, rendered in OpenAI's shape with the right status.
+//! What every Nightshift HTTP service answers the same way: OpenAI-shaped errors and the API-key
+//! check of `/v1`.
 
+use crate::auth::{Keys, Owner};
+use crate::openai::{ApiError as WireError, ErrorResponse};
 use axum::Json;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use nightshift_shared::openai::{ApiError as WireError, ErrorResponse};
 
+/// An HTTP service's API error, rendered as `{"error": {"message","type","param","code"}}` with
+/// the right status. A 5xx hides its cause from the client and logs the whole chain.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
@@ -34,6 +41,11 @@ impl ApiError {
             param: param.map(str::to_owned),
             code: Some(code.into()),
         }
+    }
+
+    /// A parameter with a value that is not allowed.
+    pub fn invalid_value(message: impl Into<String>, param: &str) -> Self {
+        Self::invalid_code(message, Some(param), "invalid_value")
     }
 
     pub fn missing(param: &str) -> Self {
@@ -86,5 +98,38 @@ impl IntoResponse for ApiError {
         };
         let body = ErrorResponse { error: WireError { message, kind: kind.into(), param, code } };
         (status, Json(body)).into_response()
+    }
+}
+
+/// Middleware for `/v1`: rejects requests without a valid key, and records the owner.
+pub async fn require_key(
+    State(keys): State<Keys>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header =
+        request.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let owner = keys.authenticate(header).map_err(|e| ApiError::Unauthorized {
+        message: e.to_string(),
+        code: e.code().map(str::to_owned),
+    })?;
+    request.extensions_mut().insert(owner);
+    Ok(next.run(request).await)
+}
+
+/// The owner [`require_key`] recorded, as a handler extractor.
+pub struct CurrentOwner(pub Owner);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentOwner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Only a route outside `/v1` can lack it, and no such route asks for an owner.
+        parts
+            .extensions
+            .get::<Owner>()
+            .cloned()
+            .map(CurrentOwner)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("auth middleware not installed")))
     }
 }
