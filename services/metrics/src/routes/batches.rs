@@ -1,5 +1,6 @@
 //! `GET /v1/batches/{id}/metrics`: one batch's metrics, for its owner only.
 
+use super::no_batch;
 use crate::AppState;
 use crate::report::batch::{self, BatchMetrics};
 use axum::extract::{Path, State};
@@ -22,9 +23,4 @@ async fn metrics(
         .await?
         .map(Json)
         .ok_or_else(|| no_batch(&batch_id))
-}
-
-/// The answer for a batch the caller cannot see, whether it exists or not.
-fn no_batch(id: &str) -> ApiError {
-    ApiError::NotFound(format!("No batch found with id '{id}'."))
 }

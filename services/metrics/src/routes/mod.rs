@@ -33,3 +33,8 @@ pub fn router(state: AppState) -> Router {
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {
     ApiError::NotFound(format!("Unknown request URL: {method} {}.", uri.path()))
 }
+
+/// The answer for a batch the caller cannot see, whether it exists or not.
+fn no_batch(id: &str) -> ApiError {
+    ApiError::NotFound(format!("No batch found with id '{id}'."))
+}

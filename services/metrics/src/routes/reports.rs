@@ -2,6 +2,7 @@
 //! batches, in the order given, with optional `max_vram_delta_gb`, `max_variance_pct` and
 //! `min_success_pct` thresholds.
 
+use super::no_batch;
 use crate::AppState;
 use crate::report::batch;
 use crate::report::multi::{self, MultiBatchReport, Thresholds};
@@ -102,9 +103,4 @@ mod tests {
         assert!(parse(&params(&[("batch_id", "b"), ("min_success_pct", "-1")])).is_err());
         assert!(parse(&params(&[("batch_id", "b"), ("colour", "red")])).is_err());
     }
-}
-
-/// The answer for a batch the caller cannot see, whether it exists or not.
-fn no_batch(id: &str) -> ApiError {
-    ApiError::NotFound(format!("No batch found with id '{id}'."))
 }
