@@ -21,7 +21,7 @@ pub mod gpu;
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::pull, stream::Stream};
 use backend::{Backend, Execution};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use nightshift_shared::measurements::SampleTrigger;
 use nightshift_shared::subjects;
 use serde::Serialize;
@@ -33,6 +33,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use chunk::ChunkOutcome;
 pub use config::Config;
+
+/// How long after a pull's expiry the server's last messages may still be on their way.
+const EXPIRY_GRACE: Duration = Duration::from_millis(200);
 
 /// What one [`Pump::step`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,26 +121,28 @@ impl Worker {
         }
     }
 
-    /// Records a model reload if this execution paid a load on a model already warm when the
-    /// request started. Requests that queued behind the first load of a model do not count.
+    /// Records a model reload: a load paid by a request that started after the model was last
+    /// known loaded. Requests that queued behind the same load (the first one, or a reload
+    /// already recorded) started before that instant and do not count again.
     async fn note_load(&self, execution: &Execution, batch_id: &str) {
         let Some(model) = execution.model.as_deref() else { return };
+        let reload = chunk::reload_of(execution, self.reload_threshold, &self.id, batch_id);
         let started = Instant::now().checked_sub(execution.latency);
-        let warm_before_start = match self.warm_models.lock() {
-            Ok(mut warm) => match warm.get(model) {
-                Some(since) => started.is_some_and(|s| s > *since),
+        let counts = match self.warm_models.lock() {
+            Ok(mut warm) => match warm.get_mut(model) {
+                Some(since) if reload.is_some() && started.is_some_and(|s| s > *since) => {
+                    *since = Instant::now();
+                    true
+                }
+                Some(_) => false,
                 None => {
                     warm.insert(model.to_owned(), Instant::now());
                     false
                 }
             },
-            Err(_) => return,
+            Err(_) => false,
         };
-        if !warm_before_start {
-            return;
-        }
-        if let Some(reload) = chunk::reload_of(execution, self.reload_threshold, &self.id, batch_id)
-        {
+        if let Some(reload) = reload.filter(|_| counts) {
             tracing::warn!(model, load_ms = reload.load_ms, "model reloaded");
             self.publish_telemetry(subjects::TELEMETRY_RELOADS, &reload).await;
         }
@@ -209,8 +214,28 @@ impl Pump {
                 .await
                 .map_err(anyhow::Error::msg)?
         };
+        // A pull the server expired after delivering some chunks may end without a 408
+        // (nats-server 2.9 sends none), and the client would then hold those chunks until its
+        // own timer, `wait` plus 5 s. Past the deadline, take what has arrived and stop.
+        let deadline = (!wait.is_zero()).then(|| tokio::time::Instant::now() + wait + EXPIRY_GRACE);
+        let mut expired = false;
         let mut out = Vec::with_capacity(n);
-        while let Some(message) = messages.next().await {
+        loop {
+            let next = match deadline {
+                _ if expired => match messages.next().now_or_never() {
+                    Some(next) => next,
+                    None => break,
+                },
+                Some(deadline) => match tokio::time::timeout_at(deadline, messages.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        expired = true;
+                        continue;
+                    }
+                },
+                None => messages.next().await,
+            };
+            let Some(message) = next else { break };
             match message {
                 Ok(m) => out.push(m),
                 Err(e) => tracing::warn!(error = %e, "fetching chunks"),
