@@ -19,6 +19,11 @@ use tokio::task::JoinHandle;
 /// Results taken from JetStream per database round trip.
 const BATCH: usize = 1000;
 
+/// How long one pull waits for results. A partly filled pull ends only at its expiry, so this is
+/// also how long a batch's last results can wait to be recorded: 500 ms made the end of a batch
+/// vary by up to 0.9 s; an idle gateway pays 10 pulls a second for it.
+const PULL_WAIT: Duration = Duration::from_millis(100);
+
 /// How long after a pull's expiry the server's last messages may still be on their way.
 const EXPIRY_GRACE: Duration = Duration::from_millis(200);
 
@@ -159,7 +164,7 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
         loop {
             let result = tokio::select! {
                 () = token.cancelled() => return,
-                r = step(&state, &consumer, Duration::from_millis(500)) => r,
+                r = step(&state, &consumer, PULL_WAIT) => r,
             };
             if let Err(e) = result {
                 tracing::warn!(error = ?e, "collecting results");
