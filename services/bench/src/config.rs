@@ -1,0 +1,130 @@
+//! The bench's flags, and the sizes each figure is measured at (full or `--quick`).
+
+use clap::{Parser, ValueEnum};
+use secrecy::SecretString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Measures the whole stack, side by side in one run, and prints a markdown report.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "nightshift-bench", version, about)]
+pub struct Config {
+    /// Small sizes: a smoke test of the bench itself (seconds), not figures to record.
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Folder holding nightshift-gateway, nightshift-worker, nightshift-metrics and ollama-sim.
+    #[arg(long, env = "NIGHTSHIFT_BIN_DIR", default_value = "target/release")]
+    pub bin_dir: PathBuf,
+
+    /// Postgres server (any database on it) where each figure gets a fresh database, dropped
+    /// at the end.
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub database_url: SecretString,
+
+    /// The nats-server binary; each figure starts its own on a free port with its own store.
+    #[arg(long, env = "NATS_SERVER_BIN", default_value = "/usr/sbin/nats-server")]
+    pub nats_server: PathBuf,
+
+    /// Where logs of every process go (default: target/bench/<timestamp>).
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+
+    /// Worker processes in every stack.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+
+    /// Requests in flight per worker for the pipeline ceiling (the simulator answers at once).
+    #[arg(long, default_value_t = 32)]
+    pub ceiling_concurrency: usize,
+
+    /// Back-to-back batches in the stability figure (default 5).
+    #[arg(long)]
+    pub stability_batches: Option<usize>,
+
+    /// RUST_LOG of every service the bench starts (their logs are in the run dir).
+    #[arg(long, default_value = "info")]
+    pub service_log: String,
+
+    /// Which figures to measure, comma-separated (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Figure>,
+}
+
+/// The figures the bench can measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Figure {
+    Efficiency,
+    Ceiling,
+    Ingest,
+    Stability,
+}
+
+impl Config {
+    pub fn wants(&self, figure: Figure) -> bool {
+        self.only.is_empty() || self.only.contains(&figure)
+    }
+
+    pub fn sizes(&self) -> Sizes {
+        let sizes = if self.quick { Sizes::quick() } else { Sizes::full() };
+        Sizes {
+            stability_batches: self.stability_batches.unwrap_or(sizes.stability_batches),
+            ..sizes
+        }
+    }
+}
+
+/// How big each measurement is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sizes {
+    /// The backend's parallel slots and service time for the efficiency figure.
+    pub efficiency_slots: usize,
+    pub efficiency_latency_ms: u64,
+    /// Requests sent by the direct client, and in the pipeline's batch.
+    pub efficiency_requests: u64,
+    pub ceiling_requests: u64,
+    pub ingest_lines: u64,
+    /// Average bytes per line of the ingest file.
+    pub ingest_line_bytes: usize,
+    pub stability_batches: usize,
+    pub stability_requests: u64,
+    pub stability_slots: usize,
+    pub stability_latency_ms: u64,
+    /// The longest one batch may take before the figure fails.
+    pub batch_limit: Duration,
+}
+
+impl Sizes {
+    /// What the issue asks for.
+    pub fn full() -> Self {
+        Self {
+            efficiency_slots: 8,
+            efficiency_latency_ms: 50,
+            efficiency_requests: 5_000,
+            ceiling_requests: 50_000,
+            ingest_lines: 170_000,
+            ingest_line_bytes: 900,
+            stability_batches: 5,
+            stability_requests: 5_000,
+            stability_slots: 8,
+            stability_latency_ms: 20,
+            batch_limit: Duration::from_secs(300),
+        }
+    }
+
+    /// Enough to exercise every code path in seconds.
+    pub fn quick() -> Self {
+        Self {
+            efficiency_requests: 200,
+            ceiling_requests: 2_000,
+            ingest_lines: 5_000,
+            stability_requests: 200,
+            batch_limit: Duration::from_secs(120),
+            ..Self::full()
+        }
+    }
+}
