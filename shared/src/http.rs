@@ -133,3 +133,25 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentOwner {
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("auth middleware not installed")))
     }
 }
+
+/// The `/readyz` answer: 200 when Postgres answered and NATS is connected, else 503, with what
+/// each dependency said.
+pub fn readiness(
+    postgres: Result<(), sqlx::Error>,
+    nats: &async_nats::Client,
+) -> (StatusCode, Json<serde_json::Value>) {
+    let postgres = match postgres {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => format!("unreachable: {e}"),
+    };
+    let nats = match nats.connection_state() {
+        async_nats::connection::State::Connected => "ok".to_owned(),
+        other => format!("{other}"),
+    };
+    let status = if postgres == "ok" && nats == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(serde_json::json!({"postgres": postgres, "nats": nats})))
+}

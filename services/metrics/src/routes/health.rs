@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,20 +16,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let postgres = match state.store.ping().await {
-        Ok(()) => "ok".to_owned(),
-        Err(e) => format!("unreachable: {e}"),
-    };
-    let nats = match state.nats.connection_state() {
-        async_nats::connection::State::Connected => "ok".to_owned(),
-        other => format!("{other}"),
-    };
-    let status = if postgres == "ok" && nats == "ok" {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(json!({"postgres": postgres, "nats": nats})))
+    nightshift_shared::http::readiness(state.store.ping().await, &state.nats)
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
