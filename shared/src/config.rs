@@ -1,11 +1,8 @@
 //! Connection settings every service flattens into its own clap config.
 
-use anyhow::Context;
+use crate::db::Db;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::migrate::MigrateDatabase;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use std::time::Duration;
 
 /// Where NATS JetStream is.
 #[derive(Debug, Clone, Args)]
@@ -15,10 +12,11 @@ pub struct NatsArgs {
     pub nats_url: String,
 }
 
-/// Where the Postgres database is.
+/// Where the database is.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// Postgres connection URL; it may hold a password, so it never prints.
+    /// `postgres://…` (distributed) or `sqlite://PATH` (one process); it may hold a password, so
+    /// it never prints.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -33,20 +31,8 @@ pub struct DatabaseArgs {
 
 impl DatabaseArgs {
     /// Connects, creating the database first if it does not exist yet.
-    pub async fn connect(&self) -> anyhow::Result<PgPool> {
-        let url = self.database_url.expose_secret();
-        if !sqlx::Postgres::database_exists(url)
-            .await
-            .context("cannot reach Postgres: check DATABASE_URL and that the server is up")?
-        {
-            sqlx::Postgres::create_database(url).await.context("creating the database")?;
-        }
-        PgPoolOptions::new()
-            .max_connections(self.database_max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await
-            .context("connecting to Postgres (DATABASE_URL)")
+    pub async fn connect(&self) -> anyhow::Result<Db> {
+        Db::connect(self.database_url.expose_secret(), self.database_max_connections).await
     }
 }
 

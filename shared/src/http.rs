@@ -134,24 +134,32 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentOwner {
     }
 }
 
-/// The `/readyz` answer: 200 when Postgres answered and NATS is connected, else 503, with what
-/// each dependency said.
+/// The `/readyz` answer: 200 when the database answered and the queue is usable, else 503, with
+/// what each said, under the names of what is in use (`postgres` or `sqlite`, `nats` or `local`).
 pub fn readiness(
-    postgres: Result<(), sqlx::Error>,
-    nats: &async_nats::Client,
+    database: &crate::db::Db,
+    ping: Result<(), sqlx::Error>,
+    queue: &dyn crate::queue::Queue,
 ) -> (StatusCode, Json<serde_json::Value>) {
-    let postgres = match postgres {
+    let database_state = match ping {
         Ok(()) => "ok".to_owned(),
         Err(e) => format!("unreachable: {e}"),
     };
-    let nats = match nats.connection_state() {
-        async_nats::connection::State::Connected => "ok".to_owned(),
-        other => format!("{other}"),
+    let queue_state = match queue.health() {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => e,
     };
-    let status = if postgres == "ok" && nats == "ok" {
+    let status = if database_state == "ok" && queue_state == "ok" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(serde_json::json!({"postgres": postgres, "nats": nats})))
+    let database_name = match database.backend() {
+        crate::db::Backend::Postgres => "postgres",
+        crate::db::Backend::Sqlite => "sqlite",
+    };
+    let mut body = serde_json::Map::new();
+    body.insert(database_name.into(), database_state.into());
+    body.insert(queue.kind().into(), queue_state.into());
+    (status, Json(serde_json::Value::Object(body)))
 }

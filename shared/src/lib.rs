@@ -7,18 +7,22 @@
 //! - [`subjects`]: stream, consumer and subject names.
 //! - [`http`]: OpenAI-shaped errors and the API-key middleware every HTTP service shares.
 //! - [`jetstream`]: the streams, created idempotently.
+//! - [`queue`]: the queue interface, on JetStream or in-process (standalone mode).
 //! - [`auth`]: API keys, the same for every HTTP service.
 //! - [`config`]: connection settings every service flattens into its own config.
+//! - [`db`]: one handle on Postgres or SQLite, and the macro that runs a statement on either.
 //! - [`telemetry`]: tracing setup, done once per process.
 //!
 //! No business logic lives here: only the shapes the services exchange.
 
 pub mod auth;
 pub mod config;
+pub mod db;
 pub mod http;
 pub mod jetstream;
 pub mod measurements;
 pub mod messages;
 pub mod openai;
+pub mod queue;
 pub mod subjects;
 pub mod telemetry;

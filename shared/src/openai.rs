@@ -80,6 +80,15 @@ impl BatchStatus {
     }
 }
 
+/// A status as stored in a database's text column.
+impl TryFrom<String> for BatchStatus {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s).ok_or_else(|| format!("unknown batch status {s:?}"))
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestCounts {
     pub total: u64,
