@@ -5,6 +5,7 @@ use batchctl::Client;
 use batchctl::generate::{DEFAULT_SYSTEM_PROMPT, GenEndpoint, GenSpec, write_batch};
 use clap::Parser;
 use nightshift_gateway::{AppState, Config, store::Store};
+use nightshift_shared::db::Db;
 use nightshift_shared::openai::{Batch, BatchStatus};
 use nightshift_testkit::NatsServer;
 use sqlx::PgPool;
@@ -36,7 +37,9 @@ pub async fn spawn_gateway_with(pool: PgPool, args: &[&str]) -> Gateway {
     let config = Config::try_parse_from(argv).unwrap();
     let shutdown = CancellationToken::new();
     let state =
-        AppState::new(&config, Store::from_pool(pool.clone()), shutdown.clone()).await.unwrap();
+        AppState::new(&config, Store::from_db(Db::Postgres(pool.clone())), shutdown.clone())
+            .await
+            .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(nightshift_gateway::serve(listener, state, shutdown.clone()));

@@ -1,13 +1,13 @@
 //! Files and their bytes, stored in 1 MiB parts.
 
 use super::{Store, now};
+use nightshift_shared::on_db;
 use nightshift_shared::openai::FileObject;
-use sqlx::Row;
 
 /// Size of one stored part of a file's bytes.
 pub const PART_SIZE: usize = 1024 * 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct FileRow {
     pub id: String,
     pub owner: String,
@@ -31,17 +31,6 @@ impl FileRow {
             status_details: None,
         }
     }
-
-    fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            id: row.try_get("id")?,
-            owner: row.try_get("owner")?,
-            filename: row.try_get("filename")?,
-            purpose: row.try_get("purpose")?,
-            bytes: row.try_get("bytes")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
 }
 
 macro_rules! file_columns {
@@ -58,17 +47,19 @@ impl Store {
         owner: &str,
         filename: &str,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO files (id, owner, filename, purpose, status, created_at)
-             VALUES ($1, $2, $3, '', 'uploading', $4)",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(filename)
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
+        on_db!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO files (id, owner, filename, purpose, status, created_at)
+                 VALUES ($1, $2, $3, '', 'uploading', $4)",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(filename)
+            .bind(now())
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
     }
 
     pub async fn put_part(
@@ -77,13 +68,15 @@ impl Store {
         part_no: i32,
         data: &[u8],
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO file_parts (file_id, part_no, data) VALUES ($1, $2, $3)")
-            .bind(file_id)
-            .bind(part_no)
-            .bind(data)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+        on_db!(&self.db, pool => {
+            sqlx::query("INSERT INTO file_parts (file_id, part_no, data) VALUES ($1, $2, $3)")
+                .bind(file_id)
+                .bind(part_no)
+                .bind(data)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
     }
 
     /// Makes an uploaded file visible with its final size and purpose.
@@ -94,47 +87,52 @@ impl Store {
         filename: &str,
         bytes: i64,
     ) -> Result<FileRow, sqlx::Error> {
-        let row = sqlx::query(concat!(
-            "UPDATE files SET status = 'processed', purpose = $2, filename = $3, bytes = $4
-             WHERE id = $1 RETURNING ",
-            file_columns!()
-        ))
-        .bind(id)
-        .bind(purpose)
-        .bind(filename)
-        .bind(bytes)
-        .fetch_one(&self.pool)
-        .await?;
-        FileRow::from_row(&row)
+        on_db!(&self.db, pool => {
+            sqlx::query_as(concat!(
+                "UPDATE files SET status = 'processed', purpose = $2, filename = $3, bytes = $4
+                 WHERE id = $1 RETURNING ",
+                file_columns!()
+            ))
+            .bind(id)
+            .bind(purpose)
+            .bind(filename)
+            .bind(bytes)
+            .fetch_one(pool)
+            .await
+        })
     }
 
     /// Removes a file and its parts; used for failed uploads and `DELETE /v1/files/{id}`.
     pub async fn delete_file(&self, id: &str) -> Result<bool, sqlx::Error> {
-        let done =
-            sqlx::query("DELETE FROM files WHERE id = $1").bind(id).execute(&self.pool).await?;
-        Ok(done.rows_affected() > 0)
+        let done = on_db!(&self.db, pool => {
+            sqlx::query("DELETE FROM files WHERE id = $1").bind(id).execute(pool).await?.rows_affected()
+        });
+        Ok(done > 0)
     }
 
     /// Drops uploads that never finished (their gateway died mid-upload).
     pub async fn delete_stale_uploads(&self, older_than: i64) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM files WHERE status = 'uploading' AND created_at < $1")
-            .bind(older_than)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        Ok(on_db!(&self.db, pool => {
+            sqlx::query("DELETE FROM files WHERE status = 'uploading' AND created_at < $1")
+                .bind(older_than)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
     }
 
     pub async fn get_file(&self, owner: &str, id: &str) -> Result<Option<FileRow>, sqlx::Error> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            file_columns!(),
-            " FROM files WHERE id = $1 AND owner = $2 AND status = 'processed'"
-        ))
-        .bind(id)
-        .bind(owner)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(FileRow::from_row).transpose()
+        on_db!(&self.db, pool => {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files WHERE id = $1 AND owner = $2 AND status = 'processed'"
+            ))
+            .bind(id)
+            .bind(owner)
+            .fetch_optional(pool)
+            .await
+        })
     }
 
     /// Newest first, `limit + 1` rows so the caller can tell `has_more`.
@@ -145,22 +143,24 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<FileRow>, sqlx::Error> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            file_columns!(),
-            " FROM files
-             WHERE owner = $1 AND status = 'processed'
-               AND ($2::TEXT IS NULL OR purpose = $2)
-               AND ($3::TEXT IS NULL OR seq < (SELECT seq FROM files WHERE id = $3 AND owner = $1))
-             ORDER BY seq DESC LIMIT $4"
-        ))
-        .bind(owner)
-        .bind(purpose)
-        .bind(after)
-        .bind(limit + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(FileRow::from_row).collect()
+        on_db!(&self.db, pool => {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files
+                 WHERE owner = $1 AND status = 'processed'
+                   AND (CAST($2 AS TEXT) IS NULL OR purpose = $2)
+                   AND (CAST($3 AS TEXT) IS NULL
+                        OR seq < (SELECT seq FROM files WHERE id = $3 AND owner = $1))
+                 ORDER BY seq DESC LIMIT $4"
+            ))
+            .bind(owner)
+            .bind(purpose)
+            .bind(after)
+            .bind(limit + 1)
+            .fetch_all(pool)
+            .await
+        })
     }
 
     pub async fn get_part(
@@ -168,11 +168,13 @@ impl Store {
         file_id: &str,
         part_no: i32,
     ) -> Result<Option<Vec<u8>>, sqlx::Error> {
-        sqlx::query_scalar("SELECT data FROM file_parts WHERE file_id = $1 AND part_no = $2")
-            .bind(file_id)
-            .bind(part_no)
-            .fetch_optional(&self.pool)
-            .await
+        on_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT data FROM file_parts WHERE file_id = $1 AND part_no = $2")
+                .bind(file_id)
+                .bind(part_no)
+                .fetch_optional(pool)
+                .await
+        })
     }
 }
 
@@ -196,12 +198,14 @@ impl Store {
 
     /// Whether a batch that is not yet final reads this file.
     pub async fn file_in_use(&self, file_id: &str) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT id FROM batches WHERE input_file_id = $1
-               AND status IN ('validating', 'in_progress', 'finalizing', 'cancelling') LIMIT 1",
-        )
-        .bind(file_id)
-        .fetch_optional(&self.pool)
-        .await
+        on_db!(&self.db, pool => {
+            sqlx::query_scalar(
+                "SELECT id FROM batches WHERE input_file_id = $1
+                   AND status IN ('validating', 'in_progress', 'finalizing', 'cancelling') LIMIT 1",
+            )
+            .bind(file_id)
+            .fetch_optional(pool)
+            .await
+        })
     }
 }

@@ -1,55 +1,76 @@
-//! Postgres persistence of files, batches and chunks.
+//! Persistence of files, batches, chunks and results, on Postgres (distributed mode) or SQLite
+//! (standalone mode, one process and an embedded file).
 //!
-//! SQL is static text bound with parameters and checked at run time by the tests rather than by
-//! `query!` at compile time: the same statements are meant to serve the embedded SQLite mode,
-//! and compile-time checking would need a live database of each kind for every build.
+//! Every statement is written once and runs on either backend through
+//! [`on_db!`](nightshift_shared::on_db): SQL is static text bound with `$N` parameters (which
+//! sqlx's SQLite driver accepts too), checked at run time by tests that run on both backends
+//! rather than by `query!` at compile time, which would need a live database of each kind for
+//! every build. The dialects part in three places:
+//! - `start_batch` inserts a batch's chunks with one `UNNEST` on Postgres and multi-row `VALUES`
+//!   on SQLite, which has no arrays (the `InsertChunks` trait, one impl per connection type);
+//! - `mark_published_many` matches `= ANY($2)` on Postgres and `IN (...)` on SQLite;
+//! - `record_results` is one data-modifying CTE on Postgres; SQLite, which has none, inserts row
+//!   by row in one transaction and adds up the inserted rows in Rust.
+//!
+//! The last two match on [`Db`]; `sqlite.rs` holds the SQLite side of all three.
+//!
+//! The schemas are `./migrations` (Postgres) and `./migrations-sqlite`: the same versions, tables
+//! and indexes in each dialect.
 
 mod batches;
+mod chunks;
 mod files;
 mod results;
+mod sqlite;
 
-pub use batches::{BatchRow, ChunkRow, NewBatch};
+pub use batches::{BatchRow, NewBatch};
+pub use chunks::ChunkRow;
 pub use files::{FileRow, PART_SIZE};
 pub use results::{Progress, ResultRow};
 
-use anyhow::Context;
-use sqlx::postgres::PgPool;
+use nightshift_shared::db::{Backend, Db};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The Postgres migrations, for `#[sqlx::test(migrator = ..)]`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The gateway's handle on its database.
 #[derive(Clone)]
 pub struct Store {
-    pool: PgPool,
+    db: Db,
 }
 
 impl Store {
-    /// Connects, creating the database if it does not exist yet, and runs migrations.
+    /// Connects, creating the database (or SQLite file) if it does not exist yet, and runs
+    /// migrations.
     pub async fn connect(args: &nightshift_shared::config::DatabaseArgs) -> anyhow::Result<Self> {
-        let store = Self::from_pool(args.connect().await?);
+        let store = Self::from_db(args.connect().await?);
         store.migrate().await?;
         Ok(store)
     }
 
-    pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+    /// A store on an open database; run [`Store::migrate`] before use.
+    pub fn from_db(db: Db) -> Self {
+        Self { db }
     }
 
-    /// Runs this service's migrations. The gateway (versions 1..) and the metrics service
-    /// (1001..) may share one database and its migration table, so each ignores the other's.
+    /// Runs this service's migrations for the backend. The gateway (versions 1..) and the metrics
+    /// service (1001..) may share one database and its migration table, so each ignores the
+    /// other's.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let mut migrator = sqlx::migrate!("./migrations");
-        migrator.set_ignore_missing(true);
-        migrator.run(&self.pool).await.context("running gateway migrations")
+        let migrator = match self.db.backend() {
+            Backend::Postgres => sqlx::migrate!("./migrations"),
+            Backend::Sqlite => sqlx::migrate!("./migrations-sqlite"),
+        };
+        self.db.migrate(migrator, "gateway").await
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        self.db.ping().await
     }
 }
 

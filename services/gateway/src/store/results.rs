@@ -1,11 +1,12 @@
 //! Request results as the collector records them, and the final transitions that use them.
 
 use super::Store;
+use nightshift_shared::db::Db;
+use nightshift_shared::on_db;
 use nightshift_shared::openai::BatchStatus;
-use sqlx::Row;
 
 /// One result as the collector stores it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ResultRow {
     pub batch_id: String,
     pub line: i32,
@@ -23,8 +24,9 @@ pub struct ResultRow {
 }
 
 /// A batch's counts after the collector recorded results for it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Progress {
+    #[sqlx(rename = "id")]
     pub batch_id: String,
     pub status: String,
     pub total: i64,
@@ -40,17 +42,109 @@ impl Progress {
 
 impl Store {
     /// Inserts results not yet recorded (a duplicate finds its row taken and counts nothing) for
-    /// batches still running, and adds the new ones to the batches' counts and usage, in one
-    /// statement. Returns the counts of every batch that gained a result.
+    /// batches still running, and adds the new ones to the batches' counts and usage, all or
+    /// nothing. Returns the counts of every batch that gained a result.
     pub async fn record_results(&self, rows: &[ResultRow]) -> Result<Vec<Progress>, sqlx::Error> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let col = |f: fn(&ResultRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
-        let opt = |f: fn(&ResultRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
-        let num = |f: fn(&ResultRow) -> Option<i64>| rows.iter().map(f).collect::<Vec<_>>();
-        let out = sqlx::query(
-            "WITH input AS (
+        // Postgres does it in one data-modifying CTE over arrays; SQLite has neither.
+        match &self.db {
+            Db::Postgres(pool) => record_results_postgres(pool, rows).await,
+            Db::Sqlite(pool) => super::sqlite::record_results(pool, rows).await,
+        }
+    }
+
+    /// Up to `limit` results of a batch after `after_line`, in line order.
+    pub async fn results_after(
+        &self,
+        batch_id: &str,
+        after_line: i32,
+        limit: i64,
+    ) -> Result<Vec<ResultRow>, sqlx::Error> {
+        on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT batch_id, line, custom_id, request_id, ok, status_code, body, error_code,
+                        error_message, prompt_tokens, completion_tokens, cached_tokens
+                 FROM batch_results WHERE batch_id = $1 AND line > $2 ORDER BY line LIMIT $3",
+            )
+            .bind(batch_id)
+            .bind(after_line)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// `in_progress` to `finalizing`, once every request has a result.
+    pub async fn begin_finalizing(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+        let done = on_db!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE batches SET status = 'finalizing', finalizing_at = $2
+                 WHERE id = $1 AND status = 'in_progress' AND completed + failed >= total",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done > 0)
+    }
+
+    /// Ends a batch: its files, its final status and timestamp, the requests that never ran
+    /// counted as failed; its result rows are dropped now that the files hold them.
+    pub async fn end_batch(
+        &self,
+        id: &str,
+        status: BatchStatus,
+        output_file_id: Option<&str>,
+        error_file_id: Option<&str>,
+        never_ran: i64,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE batches SET status = $2, output_file_id = $3, error_file_id = $4,
+                        failed = failed + $5,
+                        completed_at = CASE WHEN $2 = 'completed' THEN $6 ELSE completed_at END,
+                        cancelled_at = CASE WHEN $2 = 'cancelled' THEN $6 ELSE cancelled_at END,
+                        expired_at = CASE WHEN $2 = 'expired' THEN $6 ELSE expired_at END
+                 WHERE id = $1 AND status IN ('in_progress', 'finalizing', 'cancelling')",
+            )
+            .bind(id)
+            .bind(status.as_str())
+            .bind(output_file_id)
+            .bind(error_file_id)
+            .bind(never_ran)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query("DELETE FROM batch_results WHERE batch_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+}
+
+/// The collector's fast path: one statement inserts the new results and adds them to their
+/// batches' counts.
+async fn record_results_postgres(
+    pool: &sqlx::PgPool,
+    rows: &[ResultRow],
+) -> Result<Vec<Progress>, sqlx::Error> {
+    let col = |f: fn(&ResultRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
+    let opt = |f: fn(&ResultRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+    let num = |f: fn(&ResultRow) -> Option<i64>| rows.iter().map(f).collect::<Vec<_>>();
+    sqlx::query_as(
+        "WITH input AS (
                  SELECT * FROM UNNEST($1::TEXT[], $2::INT[], $3::TEXT[], $4::TEXT[], $5::BOOL[],
                                       $6::INT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BIGINT[],
                                       $11::BIGINT[], $12::BIGINT[])
@@ -81,120 +175,19 @@ impl Store {
                  cached_tokens = b.cached_tokens + s.cached
              FROM sums s WHERE b.id = s.batch_id
              RETURNING b.id, b.status, b.total, b.completed, b.failed",
-        )
-        .bind(col(|r| r.batch_id.clone()))
-        .bind(rows.iter().map(|r| r.line).collect::<Vec<_>>())
-        .bind(col(|r| r.custom_id.clone()))
-        .bind(col(|r| r.request_id.clone()))
-        .bind(rows.iter().map(|r| r.ok).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.status_code).collect::<Vec<_>>())
-        .bind(opt(|r| r.body.clone()))
-        .bind(opt(|r| r.error_code.clone()))
-        .bind(opt(|r| r.error_message.clone()))
-        .bind(num(|r| r.prompt_tokens))
-        .bind(num(|r| r.completion_tokens))
-        .bind(num(|r| r.cached_tokens))
-        .fetch_all(&self.pool)
-        .await?;
-        out.iter()
-            .map(|r| {
-                Ok(Progress {
-                    batch_id: r.try_get(0)?,
-                    status: r.try_get(1)?,
-                    total: r.try_get(2)?,
-                    completed: r.try_get(3)?,
-                    failed: r.try_get(4)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Up to `limit` results of a batch after `after_line`, in line order.
-    pub async fn results_after(
-        &self,
-        batch_id: &str,
-        after_line: i32,
-        limit: i64,
-    ) -> Result<Vec<ResultRow>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT batch_id, line, custom_id, request_id, ok, status_code, body, error_code,
-                    error_message, prompt_tokens, completion_tokens, cached_tokens
-             FROM batch_results WHERE batch_id = $1 AND line > $2 ORDER BY line LIMIT $3",
-        )
-        .bind(batch_id)
-        .bind(after_line)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ResultRow {
-                    batch_id: r.try_get(0)?,
-                    line: r.try_get(1)?,
-                    custom_id: r.try_get(2)?,
-                    request_id: r.try_get(3)?,
-                    ok: r.try_get(4)?,
-                    status_code: r.try_get(5)?,
-                    body: r.try_get(6)?,
-                    error_code: r.try_get(7)?,
-                    error_message: r.try_get(8)?,
-                    prompt_tokens: r.try_get(9)?,
-                    completion_tokens: r.try_get(10)?,
-                    cached_tokens: r.try_get(11)?,
-                })
-            })
-            .collect()
-    }
-
-    /// `in_progress` to `finalizing`, once every request has a result.
-    pub async fn begin_finalizing(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE batches SET status = 'finalizing', finalizing_at = $2
-             WHERE id = $1 AND status = 'in_progress' AND completed + failed >= total",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// Ends a batch: its files, its final status and timestamp, the requests that never ran
-    /// counted as failed; its result rows are dropped now that the files hold them.
-    pub async fn end_batch(
-        &self,
-        id: &str,
-        status: BatchStatus,
-        output_file_id: Option<&str>,
-        error_file_id: Option<&str>,
-        never_ran: i64,
-        now: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE batches SET status = $2, output_file_id = $3, error_file_id = $4,
-                    failed = failed + $5,
-                    completed_at = CASE WHEN $2 = 'completed' THEN $6 ELSE completed_at END,
-                    cancelled_at = CASE WHEN $2 = 'cancelled' THEN $6 ELSE cancelled_at END,
-                    expired_at = CASE WHEN $2 = 'expired' THEN $6 ELSE expired_at END
-             WHERE id = $1 AND status IN ('in_progress', 'finalizing', 'cancelling')",
-        )
-        .bind(id)
-        .bind(status.as_str())
-        .bind(output_file_id)
-        .bind(error_file_id)
-        .bind(never_ran)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        sqlx::query("DELETE FROM batch_results WHERE batch_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
+    )
+    .bind(col(|r| r.batch_id.clone()))
+    .bind(rows.iter().map(|r| r.line).collect::<Vec<_>>())
+    .bind(col(|r| r.custom_id.clone()))
+    .bind(col(|r| r.request_id.clone()))
+    .bind(rows.iter().map(|r| r.ok).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.status_code).collect::<Vec<_>>())
+    .bind(opt(|r| r.body.clone()))
+    .bind(opt(|r| r.error_code.clone()))
+    .bind(opt(|r| r.error_message.clone()))
+    .bind(num(|r| r.prompt_tokens))
+    .bind(num(|r| r.completion_tokens))
+    .bind(num(|r| r.cached_tokens))
+    .fetch_all(pool)
+    .await
 }

@@ -92,10 +92,9 @@ async fn upload_over_the_size_limit_is_413_and_stores_nothing(pool: PgPool) {
     assert!(message.contains("1000 bytes"), "{message}");
     let list: List<FileObject> = app.get("/v1/files").send().await.unwrap().json().await.unwrap();
     assert!(list.data.is_empty());
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM files")
-        .fetch_one(app.state.store.pool())
-        .await
-        .unwrap();
+    let stored: i64 = nightshift_shared::on_db!(app.state.store.db(), pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM files").fetch_one(pool).await.unwrap()
+    });
     assert_eq!(stored, 0);
 }
 

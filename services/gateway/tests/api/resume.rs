@@ -1,6 +1,7 @@
 //! A gateway stopped halfway through publishing: the next one finishes without duplicate chunks.
 
 use crate::helpers::{chat_file, spawn_app_with, spawn_on};
+use nightshift_shared::db::Db;
 use nightshift_shared::openai::BatchStatus;
 use sqlx::PgPool;
 use std::collections::HashSet;
@@ -22,7 +23,7 @@ async fn gateway_stopped_mid_publish_is_resumed_by_the_next_without_duplicates(p
     };
     let nats = first.stop().await;
     let (_, published_at_stop) = {
-        let store = nightshift_gateway::store::Store::from_pool(pool.clone());
+        let store = nightshift_gateway::store::Store::from_db(Db::Postgres(pool.clone()));
         store.chunk_progress(&batch.id).await.unwrap()
     };
     assert_eq!(total, 4000);
