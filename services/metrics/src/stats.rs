@@ -55,6 +55,21 @@ pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
     Some(sxy / sxx)
 }
 
+/// The `p` quantile (0..=1) of ascending `sorted` values, interpolated linearly at position
+/// `p × (n − 1)` exactly as Postgres' `percentile_cont` does; `None` for no values.
+pub fn percentile_cont(sorted: &[f64], p: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let position = p.clamp(0.0, 1.0) * last as f64;
+    let (lo, hi) = (position.floor(), position.ceil());
+    let first = *sorted.get(lo as usize)?;
+    if lo == hi {
+        return Some(first);
+    }
+    let second = *sorted.get(hi as usize)?;
+    // Postgres' float8_lerp: lo + (hi - lo) * proportion, in the same order of operations.
+    Some(first + (second - first) * (position - lo))
+}
+
 /// `part / whole × 100`, `None` when `whole` is 0.
 pub fn pct(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64 * 100.0)
@@ -103,6 +118,19 @@ mod tests {
         assert!(close(slope(&[(0.0, 10.35), (1.0, 10.35), (2.0, 10.35)]).unwrap(), 0.0));
         assert_eq!(slope(&[(0.0, 1.0)]), None);
         assert_eq!(slope(&[(1.0, 1.0), (1.0, 2.0)]), None);
+    }
+
+    #[test]
+    fn percentile_cont_interpolates_like_postgres() {
+        // 100, 200, ..., 1000: position 0.95 × 9 = 8.55 → 900 + 0.55 × 100.
+        let latencies: Vec<f64> = (1..=10).map(|i| f64::from(i) * 100.0).collect();
+        assert!(close(percentile_cont(&latencies, 0.5).unwrap(), 550.0));
+        assert!(close(percentile_cont(&latencies, 0.95).unwrap(), 955.0));
+        assert!(close(percentile_cont(&latencies, 0.99).unwrap(), 991.0));
+        assert_eq!(percentile_cont(&latencies, 0.0), Some(100.0));
+        assert_eq!(percentile_cont(&latencies, 1.0), Some(1000.0));
+        assert_eq!(percentile_cont(&[7.0], 0.95), Some(7.0));
+        assert_eq!(percentile_cont(&[], 0.5), None);
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! Writes of each telemetry message, idempotent so a redelivered message changes nothing.
 
-use super::{Store, big};
-use nightshift_shared::measurements::{BatchEvent, ChunkReport, GpuSample, ModelReload};
+use super::{Store, big, sqlite};
+use nightshift_shared::db::Db;
+use nightshift_shared::measurements::{
+    BatchEvent, ChunkReport, GpuSample, ModelReload, RequestReport,
+};
+use nightshift_shared::on_db;
 use std::collections::BTreeMap;
 
 impl Store {
@@ -9,15 +13,21 @@ impl Store {
     pub async fn record_chunk(&self, report: &ChunkReport) -> Result<(), sqlx::Error> {
         // One statement cannot touch a row twice: keep the last report of a line.
         let requests: BTreeMap<u32, _> = report.requests.iter().map(|r| (r.line, r)).collect();
+        let requests: Vec<&RequestReport> = requests.into_values().collect();
         if requests.is_empty() {
             return Ok(());
         }
+        let pool = match &self.db {
+            Db::Postgres(pool) => pool,
+            // SQLite has no arrays to UNNEST: one prepared upsert per line, in one transaction.
+            Db::Sqlite(pool) => return sqlite::record_chunk(pool, report, &requests).await,
+        };
         let n = requests.len();
         let (mut line, mut model, mut wait, mut latency, mut attempts, mut error) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
         let (mut prompt, mut completion, mut cached, mut load) =
             (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), vec![]);
-        for r in requests.values() {
+        for r in &requests {
             line.push(i64::from(r.line));
             model.push(r.model.clone());
             wait.push(r.queue_wait_ms);
@@ -38,13 +48,7 @@ impl Store {
             "FROM UNNEST($6::int8[], $7::text[], $8::float8[], $9::float8[], $10::int8[], ",
             "$11::text[], $12::int8[], $13::int8[], $14::int8[], $15::float8[]) ",
             "AS r(line, model, wait, latency, attempts, error, prompt, completion, cached, load) ",
-            "ON CONFLICT (batch_id, line) DO UPDATE SET chunk_index = EXCLUDED.chunk_index, ",
-            "worker_id = EXCLUDED.worker_id, delivery = EXCLUDED.delivery, ",
-            "finished_at = EXCLUDED.finished_at, model = EXCLUDED.model, ",
-            "queue_wait_ms = EXCLUDED.queue_wait_ms, latency_ms = EXCLUDED.latency_ms, ",
-            "attempts = EXCLUDED.attempts, error = EXCLUDED.error, ",
-            "prompt_tokens = EXCLUDED.prompt_tokens, completion_tokens = EXCLUDED.completion_tokens, ",
-            "cached_tokens = EXCLUDED.cached_tokens, load_ms = EXCLUDED.load_ms",
+            requests_on_conflict!(),
         ))
         .bind(&report.batch_id)
         .bind(i64::from(report.chunk_index))
@@ -61,7 +65,7 @@ impl Store {
         .bind(completion)
         .bind(cached)
         .bind(load)
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
         Ok(())
     }
@@ -72,12 +76,12 @@ impl Store {
         if sample.gpus.is_empty() {
             return Ok(());
         }
-        let source = source_name(sample.source);
-        let trigger = match sample.trigger {
-            nightshift_shared::measurements::SampleTrigger::Periodic => "periodic",
-            nightshift_shared::measurements::SampleTrigger::ChunkStart => "chunk_start",
-            nightshift_shared::measurements::SampleTrigger::ChunkEnd => "chunk_end",
+        let pool = match &self.db {
+            Db::Postgres(pool) => pool,
+            // SQLite has no arrays to UNNEST: two prepared statements per GPU, in one transaction.
+            Db::Sqlite(pool) => return sqlite::record_gpu_sample(pool, sample).await,
         };
+        let (source, trigger) = (source_name(sample.source), trigger_name(sample.trigger));
         let uuid: Vec<&str> = sample.gpus.iter().map(|g| g.uuid.as_str()).collect();
         let name: Vec<&str> = sample.gpus.iter().map(|g| g.name.as_str()).collect();
         let used: Vec<i64> = sample.gpus.iter().map(|g| big(g.memory_used_bytes)).collect();
@@ -90,7 +94,7 @@ impl Store {
         let temp: Vec<Option<i64>> =
             sample.gpus.iter().map(|g| g.temperature_c.map(i64::from)).collect();
 
-        let mut tx = self.pool.begin().await?;
+        let mut tx = pool.begin().await?;
         sqlx::query(concat!(
             "INSERT INTO metrics_gpu_samples (host, gpu_uuid, worker_id, at, gpu_name, source, ",
             "trigger, batch_id, memory_used_bytes, memory_total_bytes, memory_free_bytes, ",
@@ -123,13 +127,7 @@ impl Store {
             "g.util, g.temp ",
             "FROM UNNEST($5::text[], $6::text[], $7::int8[], $8::int8[], $9::int8[], ",
             "$10::int8[], $11::int8[]) AS g(uuid, name, used, total, free, util, temp) ",
-            "ON CONFLICT (host, gpu_uuid) DO UPDATE SET worker_id = EXCLUDED.worker_id, ",
-            "at = EXCLUDED.at, gpu_name = EXCLUDED.gpu_name, source = EXCLUDED.source, ",
-            "memory_used_bytes = EXCLUDED.memory_used_bytes, ",
-            "memory_total_bytes = EXCLUDED.memory_total_bytes, ",
-            "memory_free_bytes = EXCLUDED.memory_free_bytes, ",
-            "utilization_pct = EXCLUDED.utilization_pct, temperature_c = EXCLUDED.temperature_c ",
-            "WHERE EXCLUDED.at >= cur.at",
+            gpus_on_conflict!(),
         ))
         .bind(&sample.host)
         .bind(&sample.worker_id)
@@ -149,7 +147,7 @@ impl Store {
 
     /// Stores a model reload; `false` when it was already stored (a redelivery).
     pub async fn record_reload(&self, reload: &ModelReload) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(concat!(
+        let done = on_db!(&self.db, pool => sqlx::query(concat!(
             "INSERT INTO metrics_model_reloads (worker_id, model, at, load_ms, batch_id) ",
             "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         ))
@@ -158,9 +156,10 @@ impl Store {
         .bind(reload.at)
         .bind(reload.load_ms)
         .bind(&reload.batch_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
     }
 
     /// Applies a lifecycle step: the newest step sets status and counts, the first `in_progress`
@@ -169,13 +168,17 @@ impl Store {
         use nightshift_shared::openai::BatchStatus;
         let started = (event.status == BatchStatus::InProgress).then_some(event.at);
         let ended = event.status.is_terminal().then_some(event.at);
-        sqlx::query(concat!(
+        // LEAST/GREATEST are spelled as CASE: SQLite has neither (its MIN/MAX return NULL when
+        // an argument is NULL, where LEAST skips it).
+        on_db!(&self.db, pool => sqlx::query(concat!(
             "INSERT INTO metrics_batches AS cur (batch_id, owner, status, model, total, completed, ",
             "failed, started_at, ended_at, updated_at) ",
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ",
             "ON CONFLICT (batch_id) DO UPDATE SET ",
-            "started_at = LEAST(cur.started_at, EXCLUDED.started_at), ",
-            "ended_at = LEAST(cur.ended_at, EXCLUDED.ended_at), ",
+            "started_at = CASE WHEN cur.started_at IS NULL OR EXCLUDED.started_at < cur.started_at ",
+            "THEN EXCLUDED.started_at ELSE cur.started_at END, ",
+            "ended_at = CASE WHEN cur.ended_at IS NULL OR EXCLUDED.ended_at < cur.ended_at ",
+            "THEN EXCLUDED.ended_at ELSE cur.ended_at END, ",
             "model = COALESCE(CASE WHEN EXCLUDED.updated_at >= cur.updated_at ",
             "THEN EXCLUDED.model END, cur.model), ",
             "owner = CASE WHEN EXCLUDED.updated_at >= cur.updated_at ",
@@ -188,7 +191,8 @@ impl Store {
             "THEN EXCLUDED.completed ELSE cur.completed END, ",
             "failed = CASE WHEN EXCLUDED.updated_at >= cur.updated_at ",
             "THEN EXCLUDED.failed ELSE cur.failed END, ",
-            "updated_at = GREATEST(cur.updated_at, EXCLUDED.updated_at)",
+            "updated_at = CASE WHEN EXCLUDED.updated_at > cur.updated_at ",
+            "THEN EXCLUDED.updated_at ELSE cur.updated_at END",
         ))
         .bind(&event.batch_id)
         .bind(&event.owner)
@@ -200,9 +204,9 @@ impl Store {
         .bind(started)
         .bind(ended)
         .bind(event.at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .execute(pool)
+        .await
+        .map(|_| ()))
     }
 }
 
@@ -211,5 +215,16 @@ pub fn source_name(source: nightshift_shared::measurements::VramSource) -> &'sta
     match source {
         nightshift_shared::measurements::VramSource::Nvml => "nvml",
         nightshift_shared::measurements::VramSource::OllamaPs => "ollama_ps",
+    }
+}
+
+/// How a [`nightshift_shared::measurements::SampleTrigger`] is stored.
+pub(super) fn trigger_name(
+    trigger: nightshift_shared::measurements::SampleTrigger,
+) -> &'static str {
+    match trigger {
+        nightshift_shared::measurements::SampleTrigger::Periodic => "periodic",
+        nightshift_shared::measurements::SampleTrigger::ChunkStart => "chunk_start",
+        nightshift_shared::measurements::SampleTrigger::ChunkEnd => "chunk_end",
     }
 }

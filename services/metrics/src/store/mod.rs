@@ -1,10 +1,11 @@
-//! Postgres persistence in the service's own `metrics_*` tables.
+//! Persistence in the service's own `metrics_*` tables, on Postgres (distributed) or SQLite
+//! (standalone, one embedded file): the same [`Store`] and methods on either.
 //!
 //! # How it scales
 //! - Requests: one row per request line, keyed `(batch_id, line)`: that key is the batch index,
 //!   so a 170,000-request batch's aggregates (counts, latency percentiles, tokens, error types)
 //!   are one range scan of ~170,000 narrow rows (~30 MB), and a re-run line overwrites its row
-//!   instead of adding one. A chunk's requests are written in one statement (`UNNEST`).
+//!   instead of adding one. A chunk's requests are written in one transaction.
 //! - GPU samples: raw rows (one per GPU per sample) are kept for `METRICS_RAW_SAMPLE_RETENTION_HOURS`
 //!   (48 h), then [`rollup`] folds them into one row per GPU per minute (min/max/avg/last), so
 //!   sampling every 15 s costs ~11,500 raw rows per GPU at most plus 1,440 rows per GPU per day
@@ -12,50 +13,73 @@
 //!   `METRICS_BATCH_SAMPLE_RETENTION_DAYS`, so old batches keep exact before/after/peak figures.
 //! - `/v1/gpus` reads `metrics_gpus`, one row per GPU kept current on ingest, never the samples.
 //!
-//! SQL is static text bound with parameters, checked at run time by the tests (as the gateway's).
+//! # Postgres and SQLite
+//! SQL is static text bound with parameters, checked at run time by the tests on both backends
+//! (`tests/store`). Portable statements are written once and run through
+//! [`nightshift_shared::on_db!`]; the schema is `migrations/` (Postgres) and `migrations-sqlite/`
+//! (the same tables and keys). The dialects part where Postgres uses arrays, and SQLite then
+//! does the same work in `sqlite.rs`:
+//! - ingest: Postgres writes a chunk's requests and a sample's GPUs in one `UNNEST` statement;
+//!   SQLite runs one prepared single-row upsert per row, all in one transaction.
+//! - [`Store::request_summary`]: Postgres computes the latency percentiles (`percentile_cont`)
+//!   and the workers (`array_agg`) in the aggregate scan; SQLite reads the sorted latencies and
+//!   interpolates them in Rust with [`crate::stats::percentile_cont`], the same definition.
+//! - [`Store::gpu_points`]: Postgres filters workers with `= ANY($3)` on a text array; SQLite
+//!   binds the list as one JSON array and reads it with `json_each`.
+//! - [`Store::rollup`]: Postgres moves samples in one data-modifying CTE; SQLite inserts the
+//!   per-minute aggregates (last values by window function) and deletes the samples in one
+//!   transaction.
+
+#[macro_use]
+mod sql;
 
 pub mod ingest;
 pub mod read;
 pub mod rollup;
+mod sqlite;
 
-use anyhow::Context;
-use sqlx::postgres::PgPool;
+use nightshift_shared::db::{Backend, Db};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The Postgres migrations, for `#[sqlx::test(migrator = ..)]`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The metrics service's handle on its database.
 #[derive(Clone)]
 pub struct Store {
-    pool: PgPool,
+    db: Db,
 }
 
 impl Store {
-    /// Connects, creating the database if it does not exist yet, and runs migrations.
+    /// Connects, creating the database (or SQLite file) if it does not exist yet, and runs
+    /// migrations.
     pub async fn connect(args: &nightshift_shared::config::DatabaseArgs) -> anyhow::Result<Self> {
-        let store = Self::from_pool(args.connect().await?);
+        let store = Self::from_db(args.connect().await?);
         store.migrate().await?;
         Ok(store)
     }
 
-    pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn from_db(db: Db) -> Self {
+        Self { db }
     }
 
-    /// Runs this service's migrations. The gateway (versions 1..) and the metrics service
-    /// (1001..) may share one database and its migration table, so each ignores the other's.
+    /// Runs this service's migrations for the backend it is on. The gateway (versions 1..) and
+    /// the metrics service (1001..) may share one database and its migration table, so each
+    /// ignores the other's.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let mut migrator = sqlx::migrate!("./migrations");
-        migrator.set_ignore_missing(true);
-        migrator.run(&self.pool).await.context("running metrics migrations")
+        let migrator = match self.db.backend() {
+            Backend::Postgres => sqlx::migrate!("./migrations"),
+            Backend::Sqlite => sqlx::migrate!("./migrations-sqlite"),
+        };
+        self.db.migrate(migrator, "metrics").await
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        self.db.ping().await
     }
 }
 
@@ -64,7 +88,7 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// A count or size as Postgres `BIGINT`.
+/// A count or size as a SQL `BIGINT`.
 pub(crate) fn big(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }

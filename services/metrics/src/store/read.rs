@@ -1,11 +1,11 @@
 //! The reads behind the reports: one batch's row, its request aggregates, GPU points, reloads.
 
-use super::Store;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
+use super::{Store, sqlite};
+use nightshift_shared::db::Db;
+use nightshift_shared::on_db;
 
 /// A batch as its latest lifecycle step described it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BatchRow {
     pub batch_id: String,
     pub owner: String,
@@ -40,7 +40,7 @@ pub struct RequestSummary {
 }
 
 /// One GPU reading: a raw sample, or a per-minute aggregate standing for the samples it replaced.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct GpuPoint {
     pub host: String,
     pub gpu_uuid: String,
@@ -54,7 +54,7 @@ pub struct GpuPoint {
 }
 
 /// One model reload.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct ReloadRow {
     pub worker_id: String,
     pub model: String,
@@ -64,7 +64,7 @@ pub struct ReloadRow {
 }
 
 /// The latest reading of one GPU.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct GpuNow {
     pub host: String,
     pub gpu: String,
@@ -79,84 +79,105 @@ pub struct GpuNow {
     pub temperature_c: Option<i32>,
 }
 
+/// The request aggregates both backends compute in SQL (`totals_columns!`).
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct Totals {
+    reported: i64,
+    succeeded: i64,
+    failed: i64,
+    latency_mean: Option<f64>,
+    latency_max: Option<f64>,
+    queue_wait_mean: Option<f64>,
+    prompt: Option<i64>,
+    completion: Option<i64>,
+    cached: Option<i64>,
+    prompt_cached: Option<i64>,
+}
+
+impl Totals {
+    /// The summary, with the latency percentiles (p50, p95, p99) and workers.
+    pub(super) fn summary(
+        self,
+        percentiles: [Option<f64>; 3],
+        workers: Vec<String>,
+    ) -> RequestSummary {
+        let [p50, p95, p99] = percentiles;
+        RequestSummary {
+            reported: self.reported,
+            succeeded: self.succeeded,
+            failed: self.failed,
+            latency_mean_ms: self.latency_mean,
+            latency_p50_ms: p50,
+            latency_p95_ms: p95,
+            latency_p99_ms: p99,
+            latency_max_ms: self.latency_max,
+            queue_wait_mean_ms: self.queue_wait_mean,
+            prompt_tokens: self.prompt,
+            completion_tokens: self.completion,
+            cached_tokens: self.cached,
+            prompt_tokens_with_cached: self.prompt_cached,
+            workers,
+        }
+    }
+}
+
+/// Postgres' summary: the totals, percentiles and workers of one scan.
+#[derive(sqlx::FromRow)]
+struct PgSummary {
+    #[sqlx(flatten)]
+    totals: Totals,
+    p50: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
+    workers: Vec<String>,
+}
+
 impl Store {
     pub async fn batch(&self, batch_id: &str) -> Result<Option<BatchRow>, sqlx::Error> {
-        let row = sqlx::query(concat!(
+        on_db!(&self.db, pool => sqlx::query_as(concat!(
             "SELECT batch_id, owner, status, model, total, completed, failed, started_at, ",
             "ended_at FROM metrics_batches WHERE batch_id = $1",
         ))
         .bind(batch_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(BatchRow {
-                batch_id: r.try_get("batch_id")?,
-                owner: r.try_get("owner")?,
-                status: r.try_get("status")?,
-                model: r.try_get("model")?,
-                total: r.try_get("total")?,
-                completed: r.try_get("completed")?,
-                failed: r.try_get("failed")?,
-                started_at: r.try_get("started_at")?,
-                ended_at: r.try_get("ended_at")?,
-            })
-        })
-        .transpose()
+        .fetch_optional(pool)
+        .await)
     }
 
     /// Counts, latency percentiles (over requests that reached the backend), tokens, workers.
     pub async fn request_summary(&self, batch_id: &str) -> Result<RequestSummary, sqlx::Error> {
-        let r = sqlx::query(concat!(
-            "SELECT COUNT(*) AS reported, ",
-            "COUNT(*) FILTER (WHERE error IS NULL) AS succeeded, ",
-            "COUNT(*) FILTER (WHERE error IS NOT NULL) AS failed, ",
-            "AVG(latency_ms) FILTER (WHERE attempts > 0) AS latency_mean, ",
-            "percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) ",
+        let pool = match &self.db {
+            Db::Postgres(pool) => pool,
+            // SQLite has no percentile_cont or arrays: it interpolates sorted latencies in Rust.
+            Db::Sqlite(pool) => return sqlite::request_summary(pool, batch_id).await,
+        };
+        let r: PgSummary = sqlx::query_as(concat!(
+            "SELECT ",
+            totals_columns!(),
+            ", percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) ",
             "FILTER (WHERE attempts > 0) AS p50, ",
             "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) ",
             "FILTER (WHERE attempts > 0) AS p95, ",
             "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) ",
             "FILTER (WHERE attempts > 0) AS p99, ",
-            "MAX(latency_ms) FILTER (WHERE attempts > 0) AS latency_max, ",
-            "AVG(queue_wait_ms) FILTER (WHERE attempts > 0) AS queue_wait_mean, ",
-            "SUM(prompt_tokens)::int8 AS prompt, SUM(completion_tokens)::int8 AS completion, ",
-            "SUM(cached_tokens)::int8 AS cached, ",
-            "SUM(prompt_tokens) FILTER (WHERE cached_tokens IS NOT NULL)::int8 AS prompt_cached, ",
             "COALESCE(array_agg(DISTINCT worker_id), '{}') AS workers ",
             "FROM metrics_requests WHERE batch_id = $1",
         ))
         .bind(batch_id)
-        .fetch_one(&self.pool)
+        .fetch_one(pool)
         .await?;
-        Ok(RequestSummary {
-            reported: r.try_get("reported")?,
-            succeeded: r.try_get("succeeded")?,
-            failed: r.try_get("failed")?,
-            latency_mean_ms: r.try_get("latency_mean")?,
-            latency_p50_ms: r.try_get("p50")?,
-            latency_p95_ms: r.try_get("p95")?,
-            latency_p99_ms: r.try_get("p99")?,
-            latency_max_ms: r.try_get("latency_max")?,
-            queue_wait_mean_ms: r.try_get("queue_wait_mean")?,
-            prompt_tokens: r.try_get("prompt")?,
-            completion_tokens: r.try_get("completion")?,
-            cached_tokens: r.try_get("cached")?,
-            prompt_tokens_with_cached: r.try_get("prompt_cached")?,
-            workers: r.try_get("workers")?,
-        })
+        Ok(r.totals.summary([r.p50, r.p95, r.p99], r.workers))
     }
 
     /// `(error code, requests)` of a batch's failed requests, most frequent first.
     pub async fn error_types(&self, batch_id: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
-        let rows = sqlx::query(concat!(
+        on_db!(&self.db, pool => sqlx::query_as(concat!(
             "SELECT error, COUNT(*) AS n FROM metrics_requests ",
             "WHERE batch_id = $1 AND error IS NOT NULL ",
             "GROUP BY error ORDER BY n DESC, error",
         ))
         .bind(batch_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok((r.try_get("error")?, r.try_get("n")?))).collect()
+        .fetch_all(pool)
+        .await)
     }
 
     /// GPU readings taken in `[from, to]`, raw and rolled up, oldest first; only those of
@@ -167,25 +188,29 @@ impl Store {
         to: i64,
         workers: &[String],
     ) -> Result<Vec<GpuPoint>, sqlx::Error> {
-        let rows = sqlx::query(concat!(
-            "SELECT host, gpu_uuid, gpu_name, source, at, memory_used_bytes AS used, ",
-            "memory_used_bytes AS peak, memory_total_bytes AS total ",
-            "FROM metrics_gpu_samples WHERE at BETWEEN $1 AND $2 ",
-            "AND (cardinality($3::text[]) = 0 OR worker_id = ANY($3)) ",
-            "UNION ALL ",
-            "SELECT host, gpu_uuid, gpu_name, source, last_at AS at, last_used_bytes AS used, ",
-            "max_used_bytes AS peak, memory_total_bytes AS total ",
-            "FROM metrics_gpu_minutes WHERE minute BETWEEN $1 - 60000 AND $2 ",
-            "AND last_at BETWEEN $1 AND $2 ",
-            "AND (cardinality($3::text[]) = 0 OR worker_id = ANY($3)) ",
-            "ORDER BY at",
-        ))
-        .bind(from)
-        .bind(to)
-        .bind(workers)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(gpu_point).collect()
+        match &self.db {
+            Db::Postgres(pool) => {
+                sqlx::query_as(gpu_points_sql!(
+                    "(cardinality($3::text[]) = 0 OR worker_id = ANY($3))"
+                ))
+                .bind(from)
+                .bind(to)
+                .bind(workers)
+                .fetch_all(pool)
+                .await
+            }
+            // SQLite has no arrays: the workers are bound as one JSON array, read by json_each.
+            Db::Sqlite(pool) => {
+                sqlx::query_as(gpu_points_sql!(
+                    "(json_array_length($3) = 0 OR worker_id IN (SELECT value FROM json_each($3)))"
+                ))
+                .bind(from)
+                .bind(to)
+                .bind(sqlx::types::Json(workers))
+                .fetch_all(pool)
+                .await
+            }
+        }
     }
 
     /// Reloads tagged with the batch, and untagged ones within `[from, to]` when both are known.
@@ -195,66 +220,25 @@ impl Store {
         from: Option<i64>,
         to: Option<i64>,
     ) -> Result<Vec<ReloadRow>, sqlx::Error> {
-        let rows = sqlx::query(concat!(
+        on_db!(&self.db, pool => sqlx::query_as(concat!(
             "SELECT worker_id, model, at, load_ms, batch_id FROM metrics_model_reloads ",
             "WHERE batch_id = $1 OR (batch_id IS NULL AND at BETWEEN $2 AND $3) ORDER BY at",
         ))
         .bind(batch_id)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReloadRow {
-                    worker_id: r.try_get("worker_id")?,
-                    model: r.try_get("model")?,
-                    at: r.try_get("at")?,
-                    load_ms: r.try_get("load_ms")?,
-                    batch_id: r.try_get("batch_id")?,
-                })
-            })
-            .collect()
+        .fetch_all(pool)
+        .await)
     }
 
     /// The latest reading of every GPU any worker reported.
     pub async fn gpus_now(&self) -> Result<Vec<GpuNow>, sqlx::Error> {
-        let rows = sqlx::query(concat!(
-            "SELECT host, gpu_uuid, gpu_name, worker_id, source, at, memory_used_bytes, ",
-            "memory_total_bytes, memory_free_bytes, utilization_pct, temperature_c ",
-            "FROM metrics_gpus ORDER BY host, gpu_uuid",
+        on_db!(&self.db, pool => sqlx::query_as(concat!(
+            "SELECT host, gpu_uuid AS gpu, gpu_name AS name, worker_id, source, at, ",
+            "memory_used_bytes, memory_total_bytes, memory_free_bytes, utilization_pct, ",
+            "temperature_c FROM metrics_gpus ORDER BY host, gpu_uuid",
         ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(GpuNow {
-                    host: r.try_get("host")?,
-                    gpu: r.try_get("gpu_uuid")?,
-                    name: r.try_get("gpu_name")?,
-                    worker_id: r.try_get("worker_id")?,
-                    source: r.try_get("source")?,
-                    at: r.try_get("at")?,
-                    memory_used_bytes: r.try_get("memory_used_bytes")?,
-                    memory_total_bytes: r.try_get("memory_total_bytes")?,
-                    memory_free_bytes: r.try_get("memory_free_bytes")?,
-                    utilization_pct: r.try_get("utilization_pct")?,
-                    temperature_c: r.try_get("temperature_c")?,
-                })
-            })
-            .collect()
+        .fetch_all(pool)
+        .await)
     }
-}
-
-fn gpu_point(r: &PgRow) -> Result<GpuPoint, sqlx::Error> {
-    Ok(GpuPoint {
-        host: r.try_get("host")?,
-        gpu_uuid: r.try_get("gpu_uuid")?,
-        gpu_name: r.try_get("gpu_name")?,
-        source: r.try_get("source")?,
-        at: r.try_get("at")?,
-        used_bytes: r.try_get("used")?,
-        peak_bytes: r.try_get("peak")?,
-        total_bytes: r.try_get("total")?,
-    })
 }

@@ -1,8 +1,9 @@
 //! Folds GPU samples past their retention into per-minute aggregates (min/max/avg/last per GPU),
 //! so keeping months of VRAM history costs one row per GPU per minute.
 
-use super::{Store, now_ms};
+use super::{Store, now_ms, sqlite};
 use crate::RetentionArgs;
+use nightshift_shared::db::Db;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -15,48 +16,43 @@ impl Store {
     pub async fn rollup(&self, raw_before: i64, tagged_before: i64) -> Result<u64, sqlx::Error> {
         let mut moved_total = 0u64;
         loop {
-            let moved: i64 = sqlx::query_scalar(concat!(
-                "WITH moved AS (DELETE FROM metrics_gpu_samples WHERE id IN (",
-                "SELECT id FROM metrics_gpu_samples ",
-                "WHERE at < $1 AND (batch_id IS NULL OR at < $2) ORDER BY at LIMIT $3) ",
-                "RETURNING host, gpu_uuid, worker_id, at, gpu_name, source, memory_used_bytes, ",
-                "memory_total_bytes), ",
-                "folded AS (INSERT INTO metrics_gpu_minutes AS m (host, gpu_uuid, minute, ",
-                "gpu_name, source, worker_id, samples, min_used_bytes, max_used_bytes, ",
-                "avg_used_bytes, last_used_bytes, last_at, memory_total_bytes) ",
-                "SELECT host, gpu_uuid, (at / 60000) * 60000, ",
-                "(array_agg(gpu_name ORDER BY at DESC))[1], (array_agg(source ORDER BY at DESC))[1], ",
-                "(array_agg(worker_id ORDER BY at DESC))[1], COUNT(*), MIN(memory_used_bytes), ",
-                "MAX(memory_used_bytes), AVG(memory_used_bytes)::float8, ",
-                "(array_agg(memory_used_bytes ORDER BY at DESC))[1], MAX(at), ",
-                "(array_agg(memory_total_bytes ORDER BY at DESC))[1] ",
-                "FROM moved GROUP BY host, gpu_uuid, (at / 60000) * 60000 ",
-                "ON CONFLICT (host, gpu_uuid, minute) DO UPDATE SET ",
-                "samples = m.samples + EXCLUDED.samples, ",
-                "min_used_bytes = LEAST(m.min_used_bytes, EXCLUDED.min_used_bytes), ",
-                "max_used_bytes = GREATEST(m.max_used_bytes, EXCLUDED.max_used_bytes), ",
-                "avg_used_bytes = (m.avg_used_bytes * m.samples ",
-                "+ EXCLUDED.avg_used_bytes * EXCLUDED.samples) / (m.samples + EXCLUDED.samples), ",
-                "last_used_bytes = CASE WHEN EXCLUDED.last_at >= m.last_at ",
-                "THEN EXCLUDED.last_used_bytes ELSE m.last_used_bytes END, ",
-                "gpu_name = CASE WHEN EXCLUDED.last_at >= m.last_at ",
-                "THEN EXCLUDED.gpu_name ELSE m.gpu_name END, ",
-                "source = CASE WHEN EXCLUDED.last_at >= m.last_at ",
-                "THEN EXCLUDED.source ELSE m.source END, ",
-                "worker_id = CASE WHEN EXCLUDED.last_at >= m.last_at ",
-                "THEN EXCLUDED.worker_id ELSE m.worker_id END, ",
-                "memory_total_bytes = CASE WHEN EXCLUDED.last_at >= m.last_at ",
-                "THEN EXCLUDED.memory_total_bytes ELSE m.memory_total_bytes END, ",
-                "last_at = GREATEST(m.last_at, EXCLUDED.last_at) RETURNING 1) ",
-                "SELECT COUNT(*) FROM moved",
-            ))
-            .bind(raw_before)
-            .bind(tagged_before)
-            .bind(ROLLUP_BATCH)
-            .fetch_one(&self.pool)
-            .await?;
-            moved_total += moved.max(0) as u64;
-            if moved < ROLLUP_BATCH {
+            let moved = match &self.db {
+                Db::Postgres(pool) => {
+                    let moved: i64 = sqlx::query_scalar(concat!(
+                        "WITH moved AS (DELETE FROM metrics_gpu_samples WHERE id IN (",
+                        due_samples!(),
+                        ") RETURNING host, gpu_uuid, worker_id, at, gpu_name, source, ",
+                        "memory_used_bytes, memory_total_bytes), ",
+                        "folded AS (INSERT INTO metrics_gpu_minutes AS m (host, gpu_uuid, minute, ",
+                        "gpu_name, source, worker_id, samples, min_used_bytes, max_used_bytes, ",
+                        "avg_used_bytes, last_used_bytes, last_at, memory_total_bytes) ",
+                        "SELECT host, gpu_uuid, (at / 60000) * 60000, ",
+                        "(array_agg(gpu_name ORDER BY at DESC))[1], ",
+                        "(array_agg(source ORDER BY at DESC))[1], ",
+                        "(array_agg(worker_id ORDER BY at DESC))[1], COUNT(*), ",
+                        "MIN(memory_used_bytes), MAX(memory_used_bytes), ",
+                        "AVG(memory_used_bytes)::float8, ",
+                        "(array_agg(memory_used_bytes ORDER BY at DESC))[1], MAX(at), ",
+                        "(array_agg(memory_total_bytes ORDER BY at DESC))[1] ",
+                        "FROM moved GROUP BY host, gpu_uuid, (at / 60000) * 60000 ",
+                        minutes_on_conflict!(),
+                        " RETURNING 1) SELECT COUNT(*) FROM moved",
+                    ))
+                    .bind(raw_before)
+                    .bind(tagged_before)
+                    .bind(ROLLUP_BATCH)
+                    .fetch_one(pool)
+                    .await?;
+                    u64::try_from(moved).unwrap_or(0)
+                }
+                // SQLite has neither data-modifying CTEs nor array_agg: it folds the samples
+                // (last values by window function) and deletes them in one transaction.
+                Db::Sqlite(pool) => {
+                    sqlite::rollup(pool, raw_before, tagged_before, ROLLUP_BATCH).await?
+                }
+            };
+            moved_total += moved;
+            if moved < ROLLUP_BATCH as u64 {
                 return Ok(moved_total);
             }
         }

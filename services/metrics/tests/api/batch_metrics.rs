@@ -3,6 +3,7 @@
 use crate::helpers::*;
 use nightshift_metrics::store::now_ms;
 use nightshift_shared::measurements::SampleTrigger;
+use nightshift_shared::on_db;
 use nightshift_shared::openai::BatchStatus;
 use nightshift_shared::subjects;
 use sqlx::PgPool;
@@ -142,10 +143,12 @@ async fn rolled_up_samples_still_give_before_after_and_peak(pool: PgPool) {
     let exact = app.batch_metrics("b").await["vram"].clone();
     let store = &app.state.store;
     let raw = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM metrics_gpu_samples")
-            .fetch_one(store.pool())
-            .await
-            .unwrap()
+        on_db!(store.db(), pool => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM metrics_gpu_samples",
+        )
+        .fetch_one(pool)
+        .await)
+        .unwrap()
     };
 
     // Past the raw window, the chunk samples tagged with the batch stay raw...
@@ -176,12 +179,12 @@ async fn rollup_keeps_min_max_avg_and_last_per_minute(pool: PgPool) {
     app.settle().await;
     store.rollup(now_ms(), now_ms()).await.unwrap();
 
-    let row: (i64, i64, i64, f64, i64, i64) = sqlx::query_as(
+    let row: (i64, i64, i64, f64, i64, i64) = on_db!(store.db(), pool => sqlx::query_as(
         "SELECT samples, min_used_bytes, max_used_bytes, avg_used_bytes, last_used_bytes, last_at \
          FROM metrics_gpu_minutes",
     )
-    .fetch_one(store.pool())
-    .await
+    .fetch_one(pool)
+    .await)
     .unwrap();
 
     assert_eq!(row.0, 4);

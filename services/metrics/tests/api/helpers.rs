@@ -3,6 +3,7 @@
 use async_nats::jetstream;
 use clap::Parser;
 use nightshift_metrics::{AppState, Config, store::Store};
+use nightshift_shared::db::Db;
 use nightshift_shared::measurements::{
     BatchEvent, ChunkReport, GpuReading, GpuSample, ModelReload, OllamaTimingMs, RequestReport,
     SampleTrigger, VramSource,
@@ -46,7 +47,7 @@ pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
     let mut argv = vec!["nightshift-metrics", "--nats-url", &url, "--addr", "127.0.0.1:0"];
     argv.extend_from_slice(args);
     let config = Config::try_parse_from(argv).unwrap();
-    let state = AppState::new(&config, Store::from_pool(pool)).await.unwrap();
+    let state = AppState::new(&config, Store::from_db(Db::Postgres(pool))).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
