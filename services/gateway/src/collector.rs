@@ -1,5 +1,5 @@
 //! The result collector: a task of every gateway replica, sharing one durable consumer of the
-//! result stream. It records results in Postgres idempotently (keyed by batch and line), keeps
+//! result stream. It records results in the database idempotently (keyed by batch and line), keeps
 //! `request_counts` live, and starts finalization once a batch has every result.
 //!
 //! It lives in the gateway rather than in its own service because it writes the gateway's tables
@@ -8,11 +8,10 @@
 use crate::AppState;
 use crate::store::ResultRow;
 use anyhow::Context;
-use async_nats::jetstream::AckKind;
-use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
-use futures::{FutureExt, StreamExt};
 use nightshift_shared::messages::{ResultMessage, ResultOutcome};
+use nightshift_shared::queue::{Consumer, ConsumerSpec, Settle};
 use nightshift_shared::subjects;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -24,9 +23,6 @@ const BATCH: usize = 1000;
 /// vary by up to 0.9 s; an idle gateway pays 10 pulls a second for it.
 const PULL_WAIT: Duration = Duration::from_millis(100);
 
-/// How long after a pull's expiry the server's last messages may still be on their way.
-const EXPIRY_GRACE: Duration = Duration::from_millis(200);
-
 /// What one [`step`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -34,20 +30,17 @@ pub enum Outcome {
     Idle,
 }
 
-pub async fn consumer(state: &AppState) -> anyhow::Result<PullConsumer> {
-    let stream = state.js.get_stream(subjects::RESULTS_STREAM).await.context("result stream")?;
-    stream
-        .get_or_create_consumer(
-            subjects::COLLECTOR_CONSUMER,
-            pull::Config {
-                durable_name: Some(subjects::COLLECTOR_CONSUMER.into()),
-                description: Some("Nightshift gateways record results through this".into()),
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 50_000,
-                ..Default::default()
-            },
-        )
+pub async fn consumer(state: &AppState) -> anyhow::Result<Arc<dyn Consumer>> {
+    state
+        .queue
+        .consumer(ConsumerSpec {
+            stream: subjects::RESULTS_STREAM,
+            durable: subjects::COLLECTOR_CONSUMER,
+            description: "Nightshift gateways record results through this",
+            filter: None,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 50_000,
+        })
         .await
         .context("creating the collector's consumer")
 }
@@ -55,41 +48,12 @@ pub async fn consumer(state: &AppState) -> anyhow::Result<PullConsumer> {
 /// Takes up to [`BATCH`] results (waiting up to `wait` for the first), records them, acks them.
 pub async fn step(
     state: &AppState,
-    consumer: &PullConsumer,
+    consumer: &Arc<dyn Consumer>,
     wait: Duration,
 ) -> anyhow::Result<Outcome> {
-    let deadline = tokio::time::Instant::now() + wait + EXPIRY_GRACE;
-    let mut batch = consumer
-        .batch()
-        .max_messages(BATCH)
-        .expires(wait)
-        .messages()
-        .await
-        .map_err(anyhow::Error::msg)?;
     let mut messages = Vec::new();
     let mut rows = Vec::new();
-    let mut expired = false;
-    loop {
-        // A pull the server expired after delivering some messages may end without a 408
-        // (nats-server 2.9 sends none), and the client would then wait its own timer, `wait`
-        // plus 5 s, before this step records anything. Past the deadline, take what has
-        // arrived and stop.
-        let next = if expired {
-            match batch.next().now_or_never() {
-                Some(next) => next,
-                None => break,
-            }
-        } else {
-            match tokio::time::timeout_at(deadline, batch.next()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    expired = true;
-                    continue;
-                }
-            }
-        };
-        let Some(message) = next else { break };
-        let message = message.map_err(anyhow::Error::msg)?;
+    for message in consumer.fetch(BATCH, wait).await.context("pulling results")? {
         match serde_json::from_slice::<ResultMessage>(&message.payload) {
             Ok(result) => {
                 rows.push(row(result));
@@ -97,7 +61,7 @@ pub async fn step(
             }
             Err(e) => {
                 tracing::error!(subject = %message.subject, error = %e, "not a result; dropping it");
-                message.ack_with(AckKind::Term).await.map_err(anyhow::Error::msg)?;
+                message.settle(Settle::Term).await?;
             }
         }
     }

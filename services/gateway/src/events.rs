@@ -3,6 +3,7 @@
 use crate::AppState;
 use crate::store::BatchRow;
 use nightshift_shared::measurements::BatchEvent;
+use nightshift_shared::queue::Outgoing;
 use nightshift_shared::subjects::TELEMETRY_BATCHES;
 
 /// Publishes the batch's current state. Best effort: metrics must never hold up a batch.
@@ -27,11 +28,7 @@ pub async fn emit_row(state: &AppState, batch: &BatchRow) {
         metadata: batch.metadata.as_ref().map(|m| m.0.clone()),
     };
     let Ok(payload) = serde_json::to_vec(&event) else { return };
-    let sent = match state.js.publish(TELEMETRY_BATCHES, payload.into()).await {
-        Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = sent {
+    if let Err(e) = state.queue.publish(Outgoing::new(TELEMETRY_BATCHES, payload)).await {
         tracing::warn!(batch_id = %batch.id, error = %e, "batch event not published");
     }
 }

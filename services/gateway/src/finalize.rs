@@ -84,9 +84,8 @@ pub async fn finalize(state: &AppState, batch: &BatchRow) -> anyhow::Result<()> 
     };
     if never_ran > 0 {
         // Chunks nobody took are dead weight on the queue now.
-        if let Ok(stream) = state.js.get_stream(subjects::CHUNKS_STREAM).await
-            && let Err(e) = stream.purge().filter(subjects::chunk_subject(&batch.id)).await
-        {
+        let subject = subjects::chunk_subject(&batch.id);
+        if let Err(e) = state.queue.purge_subject(subjects::CHUNKS_STREAM, &subject).await {
             tracing::warn!(error = %e, "purging the batch's remaining chunks");
         }
     }

@@ -1,19 +1,19 @@
 //! The background life of a batch, one task per batch holding a lease on it: validate the input
-//! file, record the chunks, publish them, and finalize once every request has a result. Every step is recorded in Postgres, so any replica can resume a batch
-//! whose gateway died, and chunk message ids make a re-publish harmless.
+//! file, record the chunks, publish them, and finalize once every request has a result. Every
+//! step is recorded in the database, so any replica can resume a batch whose gateway died, and
+//! chunk message ids make a re-publish harmless.
 
 use crate::AppState;
 use crate::lines::{Line, LineSplitter};
 use crate::store::{BatchRow, ChunkRow, now};
 use crate::validate::{Validation, Validator};
 use anyhow::{Context, bail};
-use async_nats::jetstream::context::PublishAckFuture;
-use async_nats::jetstream::message::PublishMessage;
 use futures::TryStreamExt;
 use nightshift_shared::messages::{BatchControl, ChunkMessage, ChunkRequest};
 use nightshift_shared::openai::{BatchStatus, Endpoint, InputLine};
+use nightshift_shared::queue::Outgoing;
 use nightshift_shared::subjects;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,7 +26,7 @@ const LEASE_SECS: i64 = 30;
 const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// How often the sweeper looks for work nobody holds.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
-/// Chunk publishes awaiting their JetStream ack at once.
+/// Chunks published (and acknowledged by the queue) per round, between two records of progress.
 const PUBLISH_WINDOW: usize = 64;
 /// Uploads older than this that never finished belong to a dead gateway.
 const STALE_UPLOAD_SECS: i64 = 3600;
@@ -221,7 +221,8 @@ async fn validate(
     Ok(validator.finish(bytes))
 }
 
-/// Publishes the chunks not yet recorded as published, in order, with a window of acks in flight.
+/// Publishes the chunks not yet recorded as published, in order, a window at a time: each window
+/// is durable on the queue before it is recorded as published.
 async fn publish(
     state: &AppState,
     batch: &BatchRow,
@@ -236,8 +237,7 @@ async fn publish(
     let mut builder = ChunkBuilder::new(batch, endpoint, &chunks);
     let mut splitter = LineSplitter::new(state.limits.max_line_bytes);
     let mut ready: Vec<ChunkMessage> = Vec::new();
-    let mut acks: VecDeque<(i32, PublishAckFuture)> = VecDeque::new();
-    let mut acked: Vec<i32> = Vec::new();
+    let mut window: Vec<(i32, Outgoing)> = Vec::with_capacity(PUBLISH_WINDOW);
     let mut parts = std::pin::pin!(state.store.file_bytes(&batch.input_file_id));
     let mut published = 0usize;
     loop {
@@ -248,27 +248,15 @@ async fn publish(
             None => splitter.finish(&mut on_line)?,
         }
         for message in ready.drain(..) {
-            if token.is_cancelled() {
-                return Ok(());
-            }
-            let index = message.chunk_index as i32;
             let payload = serde_json::to_vec(&message).context("encoding chunk")?;
-            let ack = state
-                .js
-                .send_publish(
-                    subjects::chunk_subject(&batch.id),
-                    PublishMessage::build()
-                        .payload(payload.into())
-                        .message_id(subjects::chunk_msg_id(&batch.id, message.chunk_index)),
-                )
-                .await
-                .context("publishing chunk")?;
-            acks.push_back((index, ack));
-            while acks.len() >= PUBLISH_WINDOW {
-                settle_one(&mut acks, &mut acked).await?;
-            }
-            if acked.len() >= PUBLISH_WINDOW {
-                published += record(state, &batch.id, &mut acked).await?;
+            let outgoing = Outgoing::new(subjects::chunk_subject(&batch.id), payload)
+                .with_id(subjects::chunk_msg_id(&batch.id, message.chunk_index));
+            window.push((message.chunk_index as i32, outgoing));
+            if window.len() >= PUBLISH_WINDOW {
+                if token.is_cancelled() {
+                    return Ok(());
+                }
+                published += publish_window(state, &batch.id, &mut window).await?;
                 if !still_running(state, &batch.id).await? {
                     tracing::info!("batch no longer in progress; publishing stops");
                     return Ok(());
@@ -279,10 +267,7 @@ async fn publish(
             break;
         }
     }
-    while !acks.is_empty() {
-        settle_one(&mut acks, &mut acked).await?;
-    }
-    published += record(state, &batch.id, &mut acked).await?;
+    published += publish_window(state, &batch.id, &mut window).await?;
     if !builder.done() {
         bail!("input file ended before every recorded chunk was found; was it changed?");
     }
@@ -294,25 +279,20 @@ async fn publish(
     Ok(())
 }
 
-async fn settle_one(
-    acks: &mut VecDeque<(i32, PublishAckFuture)>,
-    acked: &mut Vec<i32>,
-) -> anyhow::Result<()> {
-    if let Some((index, ack)) = acks.pop_front() {
-        ack.await.with_context(|| format!("JetStream did not acknowledge chunk {index}"))?;
-        acked.push(index);
+/// Publishes a window of chunks, then records them as published.
+async fn publish_window(
+    state: &AppState,
+    id: &str,
+    window: &mut Vec<(i32, Outgoing)>,
+) -> anyhow::Result<usize> {
+    if window.is_empty() {
+        return Ok(0);
     }
-    Ok(())
-}
-
-async fn record(state: &AppState, id: &str, acked: &mut Vec<i32>) -> anyhow::Result<usize> {
-    let n = acked.len();
-    if n > 0 {
-        state.store.mark_published_many(id, acked, now()).await?;
-        state.metrics.chunks_published.inc_by(n as u64);
-        acked.clear();
-    }
-    Ok(n)
+    let (indexes, messages): (Vec<i32>, Vec<Outgoing>) = window.drain(..).unzip();
+    state.queue.publish_all(messages).await.context("publishing chunks")?;
+    state.store.mark_published_many(id, &indexes, now()).await?;
+    state.metrics.chunks_published.inc_by(indexes.len() as u64);
+    Ok(indexes.len())
 }
 
 async fn still_running(state: &AppState, id: &str) -> anyhow::Result<bool> {
@@ -397,10 +377,7 @@ pub async fn signal_control(state: &AppState, id: &str, control: BatchControl) {
         Ok(v) => v,
         Err(e) => return tracing::error!(error = %e, "encoding control"),
     };
-    let published = match state.js.publish(subjects::control_subject(id), value.into()).await {
-        Ok(ack) => ack.await.map(|_| ()).map_err(anyhow::Error::from),
-        Err(e) => Err(e.into()),
-    };
+    let published = state.queue.publish(Outgoing::new(subjects::control_subject(id), value)).await;
     if let Err(e) = published {
         tracing::warn!(batch_id = id, error = %e, "could not signal workers; the sweeper retries");
     }

@@ -1,14 +1,15 @@
-//! The Nightshift gateway: OpenAI-compatible Files and Batches API in front of JetStream and Postgres.
+//! The Nightshift gateway: OpenAI-compatible Files and Batches API in front of the queue
+//! (JetStream, or in-process when standalone) and the database (Postgres or SQLite).
 //!
 //! # Layout
 //! - [`routes`]: the HTTP API (`/v1/files`, `/v1/batches`, health and metrics).
 //! - [`ingest`]: the background life of a batch: validates its input file, splits it into chunks
-//!   and publishes them, resuming after a crash from what Postgres recorded.
+//!   and publishes them, resuming after a crash from what the database recorded.
 //! - [`collector`]: records workers' results and starts [`finalize`], which writes the output and
 //!   error files and ends the batch.
 //! - [`events`]: batch lifecycle events for the metrics service.
 //! - [`validate`] and [`lines`]: the streaming line checks behind ingest.
-//! - [`store`]: Postgres persistence.
+//! - [`store`]: persistence, on Postgres or SQLite.
 //! - [`metrics`]: Prometheus counters. API keys and the OpenAI error shape come from
 //!   `nightshift_shared::http`.
 
@@ -23,9 +24,9 @@ pub mod store;
 pub mod validate;
 
 use anyhow::Context;
-use async_nats::jetstream;
 use clap::{Args, Parser};
 use nightshift_shared::config::{AuthArgs, DatabaseArgs, NatsArgs};
+use nightshift_shared::queue::Queue;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,9 +102,7 @@ impl LimitArgs {
 #[derive(Clone)]
 pub struct AppState {
     pub store: store::Store,
-    pub nats: async_nats::Client,
-    pub js: jetstream::Context,
-    pub control: jetstream::stream::Stream,
+    pub queue: Arc<dyn Queue>,
     pub keys: nightshift_shared::auth::Keys,
     pub limits: Arc<LimitArgs>,
     pub metrics: metrics::Metrics,
@@ -117,26 +116,35 @@ impl AppState {
         store: store::Store,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let nats = async_nats::connect(&config.nats.nats_url).await.with_context(|| {
-            format!("connecting to NATS at {} (NATS_URL)", config.nats.nats_url)
-        })?;
-        let max_payload = nats.server_info().max_payload;
+        let retention = Duration::from_secs(config.limits.results_retention_hours.max(1) * 3600);
+        let queue = nightshift_shared::queue::nats::JetStreamQueue::connect(
+            &config.nats.nats_url,
+            retention,
+        )
+        .await?;
+        Self::with_queue(config, store, Arc::new(queue), shutdown)
+    }
+
+    /// State on an open store and queue, whichever kinds they are.
+    pub fn with_queue(
+        config: &Config,
+        store: store::Store,
+        queue: Arc<dyn Queue>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let max_payload = queue.max_payload();
         let largest_chunk = config.limits.chunk_max_bytes.max(config.limits.max_line_bytes * 2);
         anyhow::ensure!(
             largest_chunk + 4096 <= max_payload,
             "NIGHTSHIFT_CHUNK_MAX_BYTES ({}) and twice NIGHTSHIFT_MAX_LINE_BYTES ({}) must fit under \
-             the NATS server's max_payload ({max_payload} bytes): lower them or raise max_payload",
+             the queue's largest message ({max_payload} bytes; NATS: max_payload): lower them or \
+             raise max_payload",
             config.limits.chunk_max_bytes,
             config.limits.max_line_bytes,
         );
-        let js = jetstream::new(nats.clone());
-        let retention = Duration::from_secs(config.limits.results_retention_hours.max(1) * 3600);
-        let streams = nightshift_shared::jetstream::ensure(&js, retention).await?;
         Ok(Self {
             store,
-            nats,
-            js,
-            control: streams.control,
+            queue,
             keys: nightshift_shared::auth::Keys::new(&config.auth.api_keys),
             limits: Arc::new(config.limits.clone()),
             metrics: metrics::Metrics::new()?,

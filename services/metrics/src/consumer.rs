@@ -1,12 +1,11 @@
-//! The durable pull consumer of the telemetry stream: each message is written to Postgres, then
+//! The durable consumer of the telemetry stream: each message is written to the database, then
 //! acknowledged; a failed write is redelivered, an undecodable message is dropped (logged).
 
 use crate::AppState;
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
-use async_nats::jetstream::{AckKind, Message, stream::Stream};
-use futures::StreamExt;
 use nightshift_shared::measurements::{BatchEvent, ChunkReport, GpuSample, ModelReload};
+use nightshift_shared::queue::{Consumer, ConsumerSpec, Delivery, Queue, Settle};
 use nightshift_shared::subjects;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -14,6 +13,9 @@ use tokio_util::sync::CancellationToken;
 const ACK_WAIT: Duration = Duration::from_secs(60);
 /// Delay before a message whose write failed is delivered again.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
+/// Messages taken per pull, and how long a pull waits for the first.
+const PULL_MAX: usize = 256;
+const PULL_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumerError {
@@ -46,21 +48,16 @@ impl Kind {
 }
 
 /// Creates (or opens) the service's durable consumer of every telemetry subject.
-pub async fn create(stream: &Stream) -> Result<PullConsumer, ConsumerError> {
-    stream
-        .get_or_create_consumer(
-            subjects::METRICS_CONSUMER,
-            pull::Config {
-                durable_name: Some(subjects::METRICS_CONSUMER.into()),
-                description: Some("Nightshift metrics service".into()),
-                filter_subject: subjects::TELEMETRY_ALL.into(),
-                deliver_policy: DeliverPolicy::All,
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: ACK_WAIT,
-                max_ack_pending: 1_000,
-                ..Default::default()
-            },
-        )
+pub async fn create(queue: &dyn Queue) -> Result<Arc<dyn Consumer>, ConsumerError> {
+    queue
+        .consumer(ConsumerSpec {
+            stream: subjects::TELEMETRY_STREAM,
+            durable: subjects::METRICS_CONSUMER,
+            description: "Nightshift metrics service",
+            filter: Some(subjects::TELEMETRY_ALL.into()),
+            ack_wait: ACK_WAIT,
+            max_ack_pending: 1_000,
+        })
         .await
         .map_err(|e| ConsumerError::Create(e.to_string()))
 }
@@ -112,46 +109,43 @@ pub async fn handle(state: &AppState, subject: &str, payload: &[u8]) -> Result<K
     }
 }
 
-/// Consumes telemetry until `shutdown`, reconnecting the message stream when it breaks.
+/// Consumes telemetry until `shutdown`.
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
-        let mut messages = match state.consumer.messages().await {
-            Ok(m) => m,
+        let pulled = tokio::select! {
+            () = shutdown.cancelled() => return,
+            pulled = state.consumer.fetch(PULL_MAX, PULL_WAIT) => pulled,
+        };
+        match pulled {
+            Ok(messages) => {
+                for message in messages {
+                    step(&state, message, &shutdown).await;
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot pull telemetry; retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(RETRY_DELAY) => continue,
+                    () = tokio::time::sleep(RETRY_DELAY) => {}
                 }
-            }
-        };
-        loop {
-            let next = tokio::select! {
-                () = shutdown.cancelled() => return,
-                next = messages.next() => next,
-            };
-            match next {
-                None => break,
-                Some(Ok(message)) => step(&state, message, &shutdown).await,
-                Some(Err(e)) => tracing::debug!(error = %e, "telemetry pull"),
             }
         }
     }
 }
 
-/// Handles one delivered message and settles it with JetStream.
-async fn step(state: &AppState, message: Message, shutdown: &CancellationToken) {
-    match handle(state, message.subject.as_str(), &message.payload).await {
+/// Handles one delivered message and settles it with the queue.
+async fn step(state: &AppState, message: Delivery, shutdown: &CancellationToken) {
+    match handle(state, &message.subject, &message.payload).await {
         Ok(kind) => {
-            let ack = if kind == Kind::Invalid { AckKind::Term } else { AckKind::Ack };
-            if let Err(e) = message.ack_with(ack).await {
+            let ack = if kind == Kind::Invalid { Settle::Term } else { Settle::Ack };
+            if let Err(e) = message.settle(ack).await {
                 tracing::warn!(error = %e, "telemetry ack lost; it will be redelivered");
             }
             state.exporter.consumed(kind.label());
         }
         Err(e) => {
             tracing::warn!(error = %e, subject = %message.subject, "storing telemetry failed");
-            if let Err(e) = message.ack_with(AckKind::Nak(Some(RETRY_DELAY))).await {
+            if let Err(e) = message.settle(Settle::Nak(Some(RETRY_DELAY))).await {
                 tracing::debug!(error = %e, "nak lost; ack wait will redeliver");
             }
             // Back off instead of spinning through the backlog while the database is down.

@@ -2,8 +2,8 @@
 //! multi-batch stability reports (VRAM leak, throughput variance, model reloads, success rate).
 //!
 //! # Layout
-//! - [`consumer`]: the durable JetStream consumer of the telemetry stream; acks after the write.
-//! - [`store`]: Postgres persistence in the service's own `metrics_*` tables, and the rollup of
+//! - [`consumer`]: the durable consumer of the telemetry stream; acks after the write.
+//! - [`store`]: persistence in the service's own `metrics_*` tables (Postgres or SQLite), and the rollup of
 //!   old GPU samples into per-minute aggregates.
 //! - [`report`]: per-batch metrics and the multi-batch report, assembled from the store.
 //! - [`stats`]: the pure statistics behind them (means, spread, trend).
@@ -22,10 +22,11 @@ pub mod stats;
 pub mod store;
 
 use anyhow::Context;
-use async_nats::jetstream;
 use clap::{Args, Parser};
 use nightshift_shared::config::{AuthArgs, DatabaseArgs, NatsArgs};
+use nightshift_shared::queue::{Consumer, Queue};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -98,8 +99,8 @@ impl RetentionArgs {
 #[derive(Clone)]
 pub struct AppState {
     pub store: store::Store,
-    pub nats: async_nats::Client,
-    pub consumer: jetstream::consumer::PullConsumer,
+    pub queue: Arc<dyn Queue>,
+    pub consumer: Arc<dyn Consumer>,
     pub keys: nightshift_shared::auth::Keys,
     pub exporter: exporter::Exporter,
     pub retention: RetentionArgs,
@@ -108,16 +109,25 @@ pub struct AppState {
 impl AppState {
     /// Connects to NATS, makes sure the streams and this service's consumer exist.
     pub async fn new(config: &Config, store: store::Store) -> anyhow::Result<Self> {
-        let nats = async_nats::connect(&config.nats.nats_url).await.with_context(|| {
-            format!("connecting to NATS at {} (NATS_URL)", config.nats.nats_url)
-        })?;
-        let js = jetstream::new(nats.clone());
         let retention = Duration::from_secs(config.retention.results_retention_hours.max(1) * 3600);
-        let streams = nightshift_shared::jetstream::ensure(&js, retention).await?;
-        let consumer = consumer::create(&streams.telemetry).await?;
+        let queue = nightshift_shared::queue::nats::JetStreamQueue::connect(
+            &config.nats.nats_url,
+            retention,
+        )
+        .await?;
+        Self::with_queue(config, store, Arc::new(queue)).await
+    }
+
+    /// State on an open store and queue, whichever kinds they are.
+    pub async fn with_queue(
+        config: &Config,
+        store: store::Store,
+        queue: Arc<dyn Queue>,
+    ) -> anyhow::Result<Self> {
+        let consumer = consumer::create(&*queue).await?;
         Ok(Self {
             store,
-            nats,
+            queue,
             consumer,
             keys: nightshift_shared::auth::Keys::new(&config.auth.api_keys),
             exporter: exporter::Exporter::new()?,

@@ -4,14 +4,12 @@
 use crate::Worker;
 use crate::backend::Execution;
 use anyhow::Context;
-use async_nats::jetstream::consumer::{AckPolicy, pull};
-use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::{AckKind, Message};
 use futures::{StreamExt, TryStreamExt};
 use nightshift_shared::measurements::{
     ChunkReport, ModelReload, OllamaTimingMs, RequestReport, SampleTrigger,
 };
 use nightshift_shared::messages::{ChunkMessage, ChunkRequest, ResultMessage, ResultOutcome};
+use nightshift_shared::queue::{Delivery, Outgoing, Settle};
 use nightshift_shared::subjects;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -26,13 +24,13 @@ pub enum ChunkOutcome {
     Poison,
 }
 
-pub async fn process(worker: &Worker, message: Message) -> anyhow::Result<ChunkOutcome> {
-    let delivered = message.info().map(|i| i.delivered.max(1) as u64).unwrap_or(1);
+pub async fn process(worker: &Worker, message: Delivery) -> anyhow::Result<ChunkOutcome> {
+    let delivered = message.delivered;
     let chunk: ChunkMessage = match serde_json::from_slice(&message.payload) {
         Ok(chunk) => chunk,
         Err(e) => {
             tracing::error!(subject = %message.subject, error = %e, "not a chunk; terminating it");
-            message.ack_with(AckKind::Term).await.map_err(anyhow::Error::msg)?;
+            message.settle(Settle::Term).await?;
             return Ok(ChunkOutcome::Poison);
         }
     };
@@ -46,11 +44,11 @@ pub async fn process(worker: &Worker, message: Message) -> anyhow::Result<ChunkO
         Ok(report) => report,
         Err(e) => {
             // Leave it to JetStream: a short delay, then this or another worker tries again.
-            let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(2)))).await;
+            let _ = message.settle(Settle::Nak(Some(Duration::from_secs(2)))).await;
             return Err(e.context(format!("chunk {} of {}", chunk.chunk_index, chunk.batch_id)));
         }
     };
-    message.double_ack().await.map_err(anyhow::Error::msg).context("acknowledging chunk")?;
+    message.settle(Settle::AckSync).await.context("acknowledging chunk")?;
     let ran = report.requests.iter().filter(|r| r.attempts > 0).count();
     let skipped = chunk.requests.len() - report.requests.len();
     worker.publish_telemetry(subjects::TELEMETRY_CHUNKS, &report).await;
@@ -58,12 +56,12 @@ pub async fn process(worker: &Worker, message: Message) -> anyhow::Result<ChunkO
 }
 
 /// Progress acks so a long chunk is not redelivered while this worker is alive.
-fn spawn_heartbeat(message: Arc<Message>, every: Duration) -> tokio::task::JoinHandle<()> {
+fn spawn_heartbeat(message: Arc<Delivery>, every: Duration) -> tokio::task::JoinHandle<()> {
     let every = every.max(Duration::from_millis(500));
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
-            if let Err(e) = message.ack_with(AckKind::Progress).await {
+            if let Err(e) = message.settle(Settle::Progress).await {
                 tracing::warn!(error = %e, "progress ack");
             }
         }
@@ -164,18 +162,10 @@ async fn run_request(
         usage: report.usage.clone(),
     };
     let payload = serde_json::to_vec(&result).context("encoding result")?;
-    worker
-        .js
-        .send_publish(
-            subjects::result_subject(&chunk.batch_id, chunk.chunk_index),
-            PublishMessage::build()
-                .payload(payload.into())
-                .message_id(subjects::result_msg_id(&chunk.batch_id, request.line)),
-        )
-        .await
-        .context("publishing result")?
-        .await
-        .context("result not acknowledged by JetStream")?;
+    let message =
+        Outgoing::new(subjects::result_subject(&chunk.batch_id, chunk.chunk_index), payload)
+            .with_id(subjects::result_msg_id(&chunk.batch_id, request.line));
+    worker.queue.publish(message).await.context("publishing result")?;
     Ok(report)
 }
 
@@ -206,49 +196,16 @@ fn request_report(line: u32, queue_wait_ms: f64, execution: &Execution) -> Reque
 /// Lines of `chunk` whose results are already on the result stream (from an earlier delivery).
 async fn finished_lines(worker: &Worker, chunk: &ChunkMessage) -> anyhow::Result<HashSet<u32>> {
     let subject = subjects::result_subject(&chunk.batch_id, chunk.chunk_index);
-    match worker.results.get_last_raw_message_by_subject(subject.as_str()).await {
-        Ok(_) => {}
-        Err(e)
-            if e.kind()
-                == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
-        {
-            return Ok(HashSet::new());
-        }
-        Err(e) => return Err(anyhow::Error::new(e).context("looking up earlier results")),
-    }
-    let consumer = worker
-        .results
-        .create_consumer(pull::Config {
-            filter_subject: subject,
-            ack_policy: AckPolicy::None,
-            inactive_threshold: Duration::from_secs(30),
-            ..Default::default()
-        })
+    let held = worker
+        .queue
+        .read_subject(subjects::RESULTS_STREAM, &subject)
         .await
         .context("reading earlier results")?;
-    let mut lines = HashSet::new();
-    loop {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(chunk.requests.len().max(1))
-            .messages()
-            .await
-            .map_err(anyhow::Error::msg)?;
-        let mut got = 0;
-        while let Some(message) = batch.next().await {
-            let message = message.map_err(anyhow::Error::msg)?;
-            got += 1;
-            if let Ok(result) = serde_json::from_slice::<ResultMessage>(&message.payload) {
-                lines.insert(result.line);
-            }
-        }
-        if got == 0 {
-            break;
-        }
-    }
-    let name = consumer.cached_info().name.clone();
-    let _ = worker.results.delete_consumer(&name).await;
-    Ok(lines)
+    Ok(held
+        .iter()
+        .filter_map(|payload| serde_json::from_slice::<ResultMessage>(payload).ok())
+        .map(|result| result.line)
+        .collect())
 }
 
 pub fn now_ms() -> i64 {

@@ -1,10 +1,11 @@
 //! Whether a batch was cancelled or has expired, read from the control stream with a short cache,
 //! so checking before every request costs a lookup per batch per second, not per request.
 
-use async_nats::jetstream::stream::Stream;
 use nightshift_shared::messages::BatchControl;
-use nightshift_shared::subjects::control_subject;
+use nightshift_shared::queue::Queue;
+use nightshift_shared::subjects::{CONTROL_STREAM, control_subject};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,13 +13,13 @@ use std::time::{Duration, Instant};
 pub const CONTROL_TTL: Duration = Duration::from_secs(1);
 
 pub struct ControlCache {
-    stream: Stream,
+    queue: Arc<dyn Queue>,
     cache: Mutex<HashMap<String, (Instant, Option<BatchControl>)>>,
 }
 
 impl ControlCache {
-    pub fn new(stream: Stream) -> Self {
-        Self { stream, cache: Mutex::default() }
+    pub fn new(queue: Arc<dyn Queue>) -> Self {
+        Self { queue, cache: Mutex::default() }
     }
 
     /// The batch's control state; `None` while it may run. A lookup failure counts as `None`
@@ -30,23 +31,14 @@ impl ControlCache {
         {
             return *state;
         }
-        let state = match self
-            .stream
-            .get_last_raw_message_by_subject(&control_subject(batch_id))
-            .await
-        {
-            Ok(message) => serde_json::from_slice(&message.payload).ok(),
-            Err(e)
-                if e.kind()
-                    == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
-            {
-                None
-            }
-            Err(e) => {
-                tracing::warn!(batch_id, error = %e, "reading batch control");
-                return None;
-            }
-        };
+        let state =
+            match self.queue.last_on_subject(CONTROL_STREAM, &control_subject(batch_id)).await {
+                Ok(payload) => payload.and_then(|p| serde_json::from_slice(&p).ok()),
+                Err(e) => {
+                    tracing::warn!(batch_id, error = %e, "reading batch control");
+                    return None;
+                }
+            };
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() > 10_000 {
                 cache.retain(|_, (at, _)| at.elapsed() < CONTROL_TTL);

@@ -4,9 +4,7 @@
 //! The worker takes a sample when a chunk starts and ends ([`GpuSampler::sample`]) and every few
 //! seconds in between ([`GpuSampler::run_periodic`]); [`publish`] puts one on the telemetry stream.
 
-use async_nats::jetstream;
 use nightshift_shared::measurements::{GpuReading, GpuSample, SampleTrigger, VramSource};
-use nightshift_shared::subjects;
 use nvml_wrapper::Nvml;
 use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
 use serde::Deserialize;
@@ -34,15 +32,6 @@ pub enum SampleError {
     Http(#[from] reqwest::Error),
     #[error("Ollama /api/ps answered {0}: the backend does not look like Ollama")]
     NotOllama(reqwest::StatusCode),
-}
-
-/// Failures to publish a sample.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    #[error("encoding the sample: {0}")]
-    Encode(#[from] serde_json::Error),
-    #[error("publishing to {subject}: {message}")]
-    Nats { subject: &'static str, message: String },
 }
 
 enum Source {
@@ -257,16 +246,6 @@ impl GpuSampler {
             temperature_c: None,
         })
     }
-}
-
-/// Puts a sample on the telemetry stream, waiting for the server's ack.
-pub async fn publish(js: &jetstream::Context, sample: &GpuSample) -> Result<(), PublishError> {
-    let subject = subjects::TELEMETRY_GPU;
-    let payload = serde_json::to_vec(sample)?;
-    let nats = |e: &dyn std::fmt::Display| PublishError::Nats { subject, message: e.to_string() };
-    let ack = js.publish(subject, payload.into()).await.map_err(|e| nats(&e))?;
-    ack.await.map_err(|e| nats(&e))?;
-    Ok(())
 }
 
 /// This machine's host name, for [`GpuSample::host`].

@@ -1,4 +1,4 @@
-//! The Nightshift worker: pulls chunks from JetStream, runs their requests on a model server,
+//! The Nightshift worker: pulls chunks from the queue (JetStream, or in-process when standalone), runs their requests on a model server,
 //! publishes one result per request.
 //!
 //! # Layout
@@ -19,13 +19,13 @@ pub mod control;
 pub mod gpu;
 
 use anyhow::Context;
-use async_nats::jetstream::{self, consumer::pull, stream::Stream};
 use backend::{Backend, Execution};
-use futures::{FutureExt, StreamExt};
 use nightshift_shared::measurements::SampleTrigger;
+use nightshift_shared::queue::{Consumer, ConsumerSpec, Delivery, Outgoing, Queue};
 use nightshift_shared::subjects;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -33,9 +33,6 @@ use tokio_util::sync::CancellationToken;
 
 pub use chunk::ChunkOutcome;
 pub use config::Config;
-
-/// How long after a pull's expiry the server's last messages may still be on their way.
-const EXPIRY_GRACE: Duration = Duration::from_millis(200);
 
 /// What one [`Pump::step`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,15 +43,14 @@ pub enum Outcome {
     Idle,
 }
 
-/// A connected worker: its backend, its JetStream handles, what it has seen.
+/// A connected worker: its backend, its queue, what it has seen.
 pub struct Worker {
     pub id: String,
     pub backend: Backend,
     pub gpu: std::sync::Arc<gpu::GpuSampler>,
-    js: jetstream::Context,
-    results: Stream,
+    queue: Arc<dyn Queue>,
     control: control::ControlCache,
-    consumer: jetstream::consumer::PullConsumer,
+    consumer: Arc<dyn Consumer>,
     ack_wait: Duration,
     reload_threshold: Duration,
     /// Models this worker has seen loaded (warm-up or first use), and since when: a load paid by
@@ -63,28 +59,29 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// Connects to NATS JetStream (`NATS_URL`): the distributed deployment.
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let queue = nightshift_shared::queue::nats::JetStreamQueue::connect(
+            &config.nats.nats_url,
+            Duration::from_secs(72 * 3600),
+        )
+        .await?;
+        Self::new(config, Arc::new(queue)).await
+    }
+
+    /// A worker on `queue`, whichever kind it is.
+    pub async fn new(config: &Config, queue: Arc<dyn Queue>) -> anyhow::Result<Self> {
         let backend = Backend::new(config.backend_config()?)?;
-        let nats = async_nats::connect(&config.nats.nats_url).await.with_context(|| {
-            format!("connecting to NATS at {} (NATS_URL)", config.nats.nats_url)
-        })?;
-        let js = jetstream::new(nats);
-        let streams =
-            nightshift_shared::jetstream::ensure(&js, Duration::from_secs(72 * 3600)).await?;
         let ack_wait = Duration::from_secs(config.ack_wait_secs.max(5));
-        let consumer = streams
-            .chunks
-            .get_or_create_consumer(
-                subjects::WORKERS_CONSUMER,
-                pull::Config {
-                    durable_name: Some(subjects::WORKERS_CONSUMER.into()),
-                    description: Some("Nightshift workers share this consumer".into()),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait,
-                    max_ack_pending: 100_000,
-                    ..Default::default()
-                },
-            )
+        let consumer = queue
+            .consumer(ConsumerSpec {
+                stream: subjects::CHUNKS_STREAM,
+                durable: subjects::WORKERS_CONSUMER,
+                description: "Nightshift workers share this consumer",
+                filter: None,
+                ack_wait,
+                max_ack_pending: 100_000,
+            })
             .await
             .context("creating the workers' consumer")?;
         let id = config.worker_id();
@@ -95,9 +92,8 @@ impl Worker {
             id,
             gpu: std::sync::Arc::new(gpu),
             backend,
-            js,
-            results: streams.results,
-            control: control::ControlCache::new(streams.control),
+            control: control::ControlCache::new(queue.clone()),
+            queue,
             consumer,
             ack_wait,
             reload_threshold: Duration::from_millis(config.reload_threshold_ms),
@@ -158,11 +154,7 @@ impl Worker {
     /// Best effort: telemetry must never hold up or fail the work it describes.
     async fn publish_telemetry<T: Serialize>(&self, subject: &'static str, value: &T) {
         let Ok(payload) = serde_json::to_vec(value) else { return };
-        let sent = match self.js.publish(subject, payload.into()).await {
-            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = sent {
+        if let Err(e) = self.queue.publish(Outgoing::new(subject, payload)).await {
             tracing::warn!(subject, error = %e, "telemetry not published");
         }
     }
@@ -197,51 +189,8 @@ impl Pump {
         }
     }
 
-    async fn fetch(
-        &self,
-        n: usize,
-        wait: Duration,
-    ) -> anyhow::Result<Vec<async_nats::jetstream::Message>> {
-        let consumer = &self.worker.consumer;
-        let mut messages = if wait.is_zero() {
-            consumer.fetch().max_messages(n).messages().await.map_err(anyhow::Error::msg)?
-        } else {
-            consumer
-                .batch()
-                .max_messages(n)
-                .expires(wait)
-                .messages()
-                .await
-                .map_err(anyhow::Error::msg)?
-        };
-        // A pull the server expired after delivering some chunks may end without a 408
-        // (nats-server 2.9 sends none), and the client would then hold those chunks until its
-        // own timer, `wait` plus 5 s. Past the deadline, take what has arrived and stop.
-        let deadline = (!wait.is_zero()).then(|| tokio::time::Instant::now() + wait + EXPIRY_GRACE);
-        let mut expired = false;
-        let mut out = Vec::with_capacity(n);
-        loop {
-            let next = match deadline {
-                _ if expired => match messages.next().now_or_never() {
-                    Some(next) => next,
-                    None => break,
-                },
-                Some(deadline) => match tokio::time::timeout_at(deadline, messages.next()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        expired = true;
-                        continue;
-                    }
-                },
-                None => messages.next().await,
-            };
-            let Some(message) = next else { break };
-            match message {
-                Ok(m) => out.push(m),
-                Err(e) => tracing::warn!(error = %e, "fetching chunks"),
-            }
-        }
-        Ok(out)
+    async fn fetch(&self, n: usize, wait: Duration) -> anyhow::Result<Vec<Delivery>> {
+        self.worker.consumer.fetch(n, wait).await.context("fetching chunks")
     }
 
     /// Stops taking chunks and lets the ones in flight finish (unfinished ones are redelivered).
@@ -267,9 +216,18 @@ fn log_outcome(result: anyhow::Result<ChunkOutcome>) {
     }
 }
 
-/// Connects, warms the models up, and works until `shutdown`.
+/// Connects to NATS, warms the models up, and works until `shutdown`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let worker = std::sync::Arc::new(Worker::connect(&config).await?);
+    let worker = Worker::connect(&config).await?;
+    work(config, Arc::new(worker), shutdown).await
+}
+
+/// Warms the models up and works until `shutdown`.
+pub async fn work(
+    config: Config,
+    worker: Arc<Worker>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     tracing::info!(
         worker_id = %worker.id,
         backend = %config.backend,

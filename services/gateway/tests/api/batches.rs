@@ -151,14 +151,15 @@ async fn cancel_moves_a_running_batch_to_cancelling_and_tells_workers(pool: PgPo
 
     let control = app
         .state
-        .control
-        .get_last_raw_message_by_subject(&nightshift_shared::subjects::control_subject(&batch.id))
+        .queue
+        .last_on_subject(
+            nightshift_shared::subjects::CONTROL_STREAM,
+            &nightshift_shared::subjects::control_subject(&batch.id),
+        )
         .await
+        .unwrap()
         .unwrap();
-    assert_eq!(
-        serde_json::from_slice::<BatchControl>(&control.payload).unwrap(),
-        BatchControl::Cancelled
-    );
+    assert_eq!(serde_json::from_slice::<BatchControl>(&control).unwrap(), BatchControl::Cancelled);
 
     // Cancelling again changes nothing and is not an error.
     let again = app.post(&format!("/v1/batches/{}/cancel", batch.id)).send().await.unwrap();

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use nightshift_gateway::{AppState, Config, store::Store};
+use nightshift_shared::db::Db;
 use nightshift_shared::messages::ChunkMessage;
 use nightshift_shared::openai::{Batch, BatchStatus, FileObject};
 use nightshift_shared::subjects::CHUNKS_STREAM;
@@ -39,7 +40,8 @@ pub async fn spawn_on(pool: PgPool, nats: NatsServer, args: &[&str]) -> TestApp 
     argv.extend_from_slice(args);
     let config = Config::try_parse_from(argv).unwrap();
     let shutdown = CancellationToken::new();
-    let state = AppState::new(&config, Store::from_pool(pool), shutdown.clone()).await.unwrap();
+    let state =
+        AppState::new(&config, Store::from_db(Db::Postgres(pool)), shutdown.clone()).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let handle = tokio::spawn(nightshift_gateway::serve(listener, state.clone(), shutdown.clone()));
@@ -141,7 +143,8 @@ impl TestApp {
 
     /// Every chunk message waiting on the work queue, in publish order.
     pub async fn chunk_messages(&self) -> Vec<ChunkMessage> {
-        let mut stream = self.state.js.get_stream(CHUNKS_STREAM).await.unwrap();
+        let js = async_nats::jetstream::new(async_nats::connect(self.nats.url()).await.unwrap());
+        let mut stream = js.get_stream(CHUNKS_STREAM).await.unwrap();
         let state = stream.info().await.unwrap().state.clone();
         let mut out = Vec::new();
         for seq in state.first_sequence..=state.last_sequence {

@@ -16,7 +16,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    nightshift_shared::http::readiness(state.store.ping().await, &state.nats)
+    nightshift_shared::http::readiness(state.store.db(), state.store.ping().await, &*state.queue)
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use nightshift_shared::measurements::ModelReload;
 use nightshift_shared::openai::Batch;
 use nightshift_shared::subjects;
-use nightshift_testkit::stack::{Stack, chat_file};
+use nightshift_testkit::stack::{Mode, Stack, chat_file};
 use ollama_sim::SimConfig;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -84,7 +84,8 @@ impl Run {
     }
 
     async fn start_on(machine: Machine, pool: PgPool, sim: SimConfig, worker_args: &[&str]) -> Run {
-        let mut stack = Stack::start(pool, sim, &["--chunk-size", CHUNK_SIZE]).await;
+        let mut stack =
+            Stack::start(Mode::Distributed(pool), sim, &["--chunk-size", CHUNK_SIZE]).await;
         let metrics = stack.start_metrics().await;
         let mut args = vec!["--concurrency", "4", "--models", MODEL];
         args.extend_from_slice(worker_args);
@@ -162,7 +163,7 @@ impl Run {
 
     /// Every model reload the workers published, read back from the telemetry stream.
     pub async fn published_reloads(&self) -> Vec<ModelReload> {
-        let js = jetstream::new(async_nats::connect(self.stack.nats.url()).await.unwrap());
+        let js = jetstream::new(async_nats::connect(self.stack.nats().url()).await.unwrap());
         let stream = js.get_stream(subjects::TELEMETRY_STREAM).await.unwrap();
         let consumer = stream
             .create_consumer(pull::Config {
