@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod stack;
+mod standalone;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -71,6 +72,21 @@ fn nats_server_binary() -> PathBuf {
     std::env::var_os("NATS_SERVER_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
+}
+
+/// A binary of this workspace, built next to the running test (`target/<profile>/<name>`).
+/// `cargo test --workspace` builds every package's binaries before running any test.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --bins` (or `cargo test --workspace`) first",
+        path.display()
+    );
+    path
 }
 
 /// A port nobody listens on right now.

@@ -1,8 +1,14 @@
-//! The whole product under test: a test-owned NATS, an in-process gateway and metrics service
-//! on the test's fresh database, the simulator in-process, and workers either in-process or as
-//! real processes that a test may SIGKILL.
+//! The whole product under test, in either deployment ([`Mode`]):
+//! - distributed: a test-owned NATS, an in-process gateway and metrics service on the test's fresh
+//!   Postgres database, and workers either in-process or as real processes a test may SIGKILL;
+//! - standalone: one `nightshift standalone` process on a temporary data directory, which a test
+//!   may SIGKILL and start again (the worker, the gateway and its collector die with it).
+//!
+//! Both use the simulator in the test's process, so a test reads its counters either way, and
+//! the same test body runs against both.
 
 use crate::NatsServer;
+use crate::standalone::Standalone;
 use clap::Parser;
 use nightshift_gateway::{AppState, Config as GatewayConfig, store::Store};
 use nightshift_shared::openai::{Batch, BatchStatus, OutputLine};
@@ -34,48 +40,100 @@ pub struct Metrics {
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+/// Which deployment a [`Stack`] runs.
+pub enum Mode {
+    /// NATS JetStream and the test's Postgres database (`#[sqlx::test]`).
+    Distributed(PgPool),
+    /// One `nightshift standalone` process: in-process queue, SQLite.
+    Standalone,
+}
+
+enum Deployment {
+    Distributed { nats: NatsServer, pool: PgPool },
+    Standalone(Box<Standalone>),
+}
+
 pub struct Stack {
-    pub nats: NatsServer,
     pub sim: SimHandle,
     pub gateway: Option<Gateway>,
     pub metrics: Option<Metrics>,
     pub workers: Vec<WorkerHandle>,
     /// Flags every worker gets, before the ones given to `spawn_worker`.
     pub worker_args: Vec<String>,
-    pool: PgPool,
+    deployment: Deployment,
     gateway_args: Vec<String>,
     http: reqwest::Client,
 }
 
 impl Stack {
-    /// A stack with no worker yet; `gateway_args` are extra gateway flags.
-    pub async fn start(pool: PgPool, sim: SimConfig, gateway_args: &[&str]) -> Stack {
-        let nats = NatsServer::start();
+    /// A stack with no worker yet; `gateway_args` are extra gateway flags. A standalone stack
+    /// starts its process with the first worker (it holds the worker).
+    pub async fn start(mode: Mode, sim: SimConfig, gateway_args: &[&str]) -> Stack {
         let sim = ollama_sim::spawn(sim).await.unwrap();
+        let deployment = match mode {
+            Mode::Distributed(pool) => Deployment::Distributed { nats: NatsServer::start(), pool },
+            Mode::Standalone => Deployment::Standalone(Box::new(Standalone::new())),
+        };
         let mut stack = Stack {
-            nats,
             sim,
             gateway: None,
             metrics: None,
             workers: Vec::new(),
             worker_args: Vec::new(),
-            pool,
+            deployment,
             gateway_args: gateway_args.iter().map(|s| s.to_string()).collect(),
             http: reqwest::Client::new(),
         };
-        stack.start_gateway().await;
+        if matches!(stack.deployment, Deployment::Distributed { .. }) {
+            stack.start_gateway().await;
+        }
         stack
     }
 
+    /// The test's NATS server; distributed stacks only.
+    pub fn nats(&self) -> &NatsServer {
+        match &self.deployment {
+            Deployment::Distributed { nats, .. } => nats,
+            Deployment::Standalone(_) => panic!("a standalone stack has no NATS"),
+        }
+    }
+
+    fn pool(&self) -> &PgPool {
+        match &self.deployment {
+            Deployment::Distributed { pool, .. } => pool,
+            Deployment::Standalone(_) => panic!("a standalone stack has no Postgres"),
+        }
+    }
+
+    /// The gateway's database, as a test may reach into it (to age a batch, say).
+    pub async fn gateway_db(&self) -> nightshift_shared::db::Db {
+        match &self.deployment {
+            Deployment::Distributed { pool, .. } => {
+                nightshift_shared::db::Db::Postgres(pool.clone())
+            }
+            Deployment::Standalone(s) => s.gateway_db().await,
+        }
+    }
+
+    /// Starts the gateway (standalone: the whole process), as after a restart.
     pub async fn start_gateway(&mut self) {
-        let url = self.nats.url();
+        let worker_args = self.base_worker_args();
+        if let Deployment::Standalone(s) = &mut self.deployment {
+            s.restart(&self.gateway_args, &worker_args).await;
+            return;
+        }
+        let url = self.nats().url();
         let mut argv = vec!["gateway", "--nats-url", &url];
         argv.extend(self.gateway_args.iter().map(String::as_str));
         let config = GatewayConfig::try_parse_from(argv).unwrap();
         let shutdown = CancellationToken::new();
-        let state = AppState::new(&config, Store::from_pool(self.pool.clone()), shutdown.clone())
-            .await
-            .unwrap();
+        let state = AppState::new(
+            &config,
+            Store::from_db(nightshift_shared::db::Db::Postgres(self.pool().clone())),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let handle =
@@ -83,23 +141,22 @@ impl Stack {
         self.gateway = Some(Gateway { url, shutdown, handle });
     }
 
-    /// Stops the gateway (its collector with it) as a restart would.
+    /// Stops the gateway (its collector with it) as a restart would; standalone: the process,
+    /// gracefully.
     pub async fn stop_gateway(&mut self) {
+        if let Deployment::Standalone(s) = &mut self.deployment {
+            s.stop().await;
+            return;
+        }
         if let Some(g) = self.gateway.take() {
             g.shutdown.cancel();
             g.handle.await.unwrap().unwrap();
         }
     }
 
-    fn gateway(&self) -> &Gateway {
-        self.gateway.as_ref().expect("gateway running")
-    }
-
     /// Flags connecting a worker to this stack, with short retry and redelivery times.
     fn base_worker_args(&self) -> Vec<String> {
         let mut args: Vec<String> = [
-            "--nats-url",
-            &self.nats.url(),
             "--ollama-url",
             &self.sim.url,
             "--worker-id",
@@ -116,6 +173,9 @@ impl Stack {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if let Deployment::Distributed { nats, .. } = &self.deployment {
+            args.extend(["--nats-url".to_owned(), nats.url()]);
+        }
         args.extend(self.worker_args.iter().cloned());
         args
     }
@@ -131,12 +191,20 @@ impl Stack {
         self.workers.push(WorkerHandle::InProcess { shutdown, task });
     }
 
-    /// Starts a worker as a separate process of `binary` (so a test can SIGKILL it).
-    pub fn spawn_worker_process(&mut self, binary: &str, extra: &[&str]) {
+    /// Starts a worker as a separate process of `binary` (so a test can SIGKILL it). Standalone:
+    /// starts the process, which holds the one worker, unless it runs already.
+    pub async fn spawn_worker_process(&mut self, binary: &str, extra: &[&str]) {
+        let mut worker_args = self.base_worker_args();
+        worker_args.extend(extra.iter().map(|s| s.to_string()));
+        if let Deployment::Standalone(s) = &mut self.deployment {
+            if !s.running() {
+                s.start(&self.gateway_args, &worker_args).await;
+            }
+            return;
+        }
         let mut command = Command::new(binary);
         command
-            .args(self.base_worker_args())
-            .args(extra)
+            .args(worker_args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -145,7 +213,12 @@ impl Stack {
     }
 
     /// SIGKILLs worker `i`, a process: no graceful shutdown, its chunks are left unacknowledged.
+    /// Standalone: the whole process dies (gateway, collector and worker).
     pub async fn kill_worker(&mut self, i: usize) {
+        if let Deployment::Standalone(s) = &mut self.deployment {
+            s.kill().await;
+            return;
+        }
         match &mut self.workers[i] {
             WorkerHandle::Process(child) => child.kill().await.unwrap(),
             WorkerHandle::InProcess { .. } => panic!("only a worker process can be killed"),
@@ -154,7 +227,7 @@ impl Stack {
 
     /// Starts the metrics service in this process, on the stack's database.
     pub async fn start_metrics(&mut self) -> String {
-        let url = self.nats.url();
+        let url = self.nats().url();
         let config = nightshift_metrics::Config::try_parse_from([
             "nightshift-metrics",
             "--nats-url",
@@ -163,7 +236,9 @@ impl Stack {
             "30",
         ])
         .unwrap();
-        let store = nightshift_metrics::store::Store::from_pool(self.pool.clone());
+        let store = nightshift_metrics::store::Store::from_db(nightshift_shared::db::Db::Postgres(
+            self.pool().clone(),
+        ));
         store.migrate().await.unwrap();
         let state = nightshift_metrics::AppState::new(&config, store).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -176,7 +251,12 @@ impl Stack {
 
     /// The gateway's base URL (no `/v1`).
     pub fn gateway_url(&self) -> String {
-        self.gateway().url.clone()
+        match &self.deployment {
+            Deployment::Standalone(s) => s.gateway_url(),
+            Deployment::Distributed { .. } => {
+                self.gateway.as_ref().expect("gateway running").url.clone()
+            }
+        }
     }
 
     /// Stops everything in-process, waiting for each part to shut down cleanly.
@@ -194,14 +274,28 @@ impl Stack {
         self.stop_gateway().await;
     }
 
+    /// GET on the gateway, waiting out a restart (a standalone process coming back).
+    async fn get(&self, path: &str) -> reqwest::Response {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match self.http.get(format!("{}{path}", self.gateway_url())).send().await {
+                Ok(response) => return response,
+                Err(e) if e.is_connect() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("GET {path}: {e}"),
+            }
+        }
+    }
+
     pub async fn submit(&self, file: Vec<u8>, endpoint: &str) -> Batch {
-        let g = self.gateway();
+        let url = self.gateway_url();
         let form = reqwest::multipart::Form::new()
             .text("purpose", "batch")
             .part("file", reqwest::multipart::Part::bytes(file).file_name("in.jsonl"));
         let f: serde_json::Value = self
             .http
-            .post(format!("{}/v1/files", g.url))
+            .post(format!("{url}/v1/files"))
             .multipart(form)
             .send()
             .await
@@ -211,7 +305,7 @@ impl Stack {
             .unwrap();
         let response = self
             .http
-            .post(format!("{}/v1/batches", g.url))
+            .post(format!("{url}/v1/batches"))
             .json(&json!({"input_file_id": f["id"], "endpoint": endpoint, "completion_window": "24h"}))
             .send()
             .await
@@ -221,21 +315,13 @@ impl Stack {
     }
 
     pub async fn batch(&self, id: &str) -> Batch {
-        let g = self.gateway();
-        self.http
-            .get(format!("{}/v1/batches/{id}", g.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.get(&format!("/v1/batches/{id}")).await.json().await.unwrap()
     }
 
     pub async fn cancel(&self, id: &str) -> Batch {
-        let g = self.gateway();
+        let url = self.gateway_url();
         let response =
-            self.http.post(format!("{}/v1/batches/{id}/cancel", g.url)).send().await.unwrap();
+            self.http.post(format!("{url}/v1/batches/{id}/cancel")).send().await.unwrap();
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
     }
@@ -270,16 +356,7 @@ impl Stack {
     /// A file's lines, parsed as output lines.
     pub async fn lines(&self, file_id: Option<&str>) -> Vec<OutputLine> {
         let Some(file_id) = file_id else { return Vec::new() };
-        let g = self.gateway();
-        let text = self
-            .http
-            .get(format!("{}/v1/files/{file_id}/content", g.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = self.get(&format!("/v1/files/{file_id}/content")).await.text().await.unwrap();
         text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::helpers::{batchctl_command, batchctl_within, valid_batch_file};
 use batchctl::Client;
-use nightshift_testkit::stack::Stack;
+use nightshift_testkit::stack::{Mode, Stack};
 use ollama_sim::SimConfig;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -14,7 +14,7 @@ const REQUESTS: u64 = 200;
 
 /// The stack with the model warm on both workers (so VRAM is known before the first batch).
 async fn warm_stack(pool: PgPool, sim: SimConfig) -> (Stack, String) {
-    let mut stack = Stack::start(pool, sim, &[]).await;
+    let mut stack = Stack::start(Mode::Distributed(pool), sim, &[]).await;
     let metrics = stack.start_metrics().await;
     for _ in 0..2 {
         stack.spawn_worker(&["--concurrency", "4", "--models", "llama3.2:1b"]);

@@ -1,18 +1,16 @@
 //! Cancel and expiry, end to end, with partial results.
 
 use nightshift_shared::openai::BatchStatus;
-use nightshift_testkit::stack::{Stack, assert_exactly_once, batch_done, chat_file};
+use nightshift_testkit::stack::{Mode, Stack, assert_exactly_once, batch_done, chat_file};
 use ollama_sim::SimConfig;
-use sqlx::PgPool;
 
-const WORKER: &str = env!("CARGO_BIN_EXE_nightshift-worker");
+use crate::WORKER;
 use std::time::Duration;
 
-#[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
-async fn cancelled_batch_ends_cancelled_with_partial_output(pool: PgPool) {
+pub async fn cancelled_batch_ends_cancelled_with_partial_output(mode: Mode) {
     let sim = SimConfig { parallel: 4, latency_ms: Some(20), ..SimConfig::zero_latency() };
-    let mut stack = Stack::start(pool, sim, &["--chunk-size", "20"]).await;
-    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
+    let mut stack = Stack::start(mode, sim, &["--chunk-size", "20"]).await;
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]).await;
     let batch = stack.submit(chat_file(1000), "/v1/chat/completions").await;
     stack
         .wait_until(&batch.id, Duration::from_secs(60), |b| b.request_counts.completed >= 50)
@@ -34,22 +32,24 @@ async fn cancelled_batch_ends_cancelled_with_partial_output(pool: PgPool) {
     assert_eq!(done.request_counts.failed, failed.len() as u64);
 }
 
-#[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
-async fn expired_batch_ends_expired_with_partial_output(pool: PgPool) {
+pub async fn expired_batch_ends_expired_with_partial_output(mode: Mode) {
     let sim = SimConfig { parallel: 4, latency_ms: Some(20), ..SimConfig::zero_latency() };
-    let mut stack = Stack::start(pool.clone(), sim, &["--chunk-size", "20"]).await;
-    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
+    let mut stack = Stack::start(mode, sim, &["--chunk-size", "20"]).await;
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]).await;
     let batch = stack.submit(chat_file(1000), "/v1/chat/completions").await;
     stack
         .wait_until(&batch.id, Duration::from_secs(60), |b| b.request_counts.completed >= 50)
         .await;
 
     // The 24 h window cannot pass in a test: move its end into the past instead.
-    sqlx::query("UPDATE batches SET expires_at = expires_at - 86400 WHERE id = $1")
-        .bind(&batch.id)
-        .execute(&pool)
-        .await
-        .unwrap();
+    let db = stack.gateway_db().await;
+    nightshift_shared::on_db!(&db, pool => {
+        sqlx::query("UPDATE batches SET expires_at = expires_at - 86400 WHERE id = $1")
+            .bind(&batch.id)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
     let done = stack
         .wait_until(&batch.id, Duration::from_secs(60), batch_done(BatchStatus::Expired))
         .await;

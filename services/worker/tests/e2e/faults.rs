@@ -1,29 +1,27 @@
 //! Workers killed mid-batch, and a backend that fails and hangs.
 
 use nightshift_shared::openai::BatchStatus;
-use nightshift_testkit::stack::{Stack, assert_exactly_once, batch_done, chat_file};
+use nightshift_testkit::stack::{Mode, Stack, assert_exactly_once, batch_done, chat_file};
 use ollama_sim::SimConfig;
-use sqlx::PgPool;
 
-const WORKER: &str = env!("CARGO_BIN_EXE_nightshift-worker");
+use crate::WORKER;
 use std::time::Duration;
 
-#[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
-async fn killed_workers_chunks_are_redelivered_and_written_once(pool: PgPool) {
+pub async fn killed_workers_chunks_are_redelivered_and_written_once(mode: Mode) {
     let sim = SimConfig { parallel: 8, latency_ms: Some(10), ..SimConfig::zero_latency() };
-    let mut stack = Stack::start(pool, sim, &["--chunk-size", "50"]).await;
-    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
-    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
+    let mut stack = Stack::start(mode, sim, &["--chunk-size", "50"]).await;
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]).await;
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]).await;
     let batch = stack.submit(chat_file(3000), "/v1/chat/completions").await;
     let progressed =
         |n: u64| move |b: &nightshift_shared::openai::Batch| b.request_counts.completed >= n;
 
     stack.wait_until(&batch.id, Duration::from_secs(60), progressed(600)).await;
     stack.kill_worker(0).await;
-    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]).await;
     stack.wait_until(&batch.id, Duration::from_secs(60), progressed(1500)).await;
     stack.kill_worker(1).await;
-    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]).await;
 
     let done = stack
         .wait_until(&batch.id, Duration::from_secs(180), batch_done(BatchStatus::Completed))
@@ -37,8 +35,7 @@ async fn killed_workers_chunks_are_redelivered_and_written_once(pool: PgPool) {
     assert!(calls <= 3000 + 2 * 100, "{calls} backend calls for 3000 requests");
 }
 
-#[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
-async fn backend_errors_and_timeouts_are_retried_and_final_failures_reported(pool: PgPool) {
+pub async fn backend_errors_and_timeouts_are_retried_and_final_failures_reported(mode: Mode) {
     let sim = SimConfig {
         parallel: 16,
         latency_ms: Some(1),
@@ -48,12 +45,12 @@ async fn backend_errors_and_timeouts_are_retried_and_final_failures_reported(poo
         fault_seed: 7,
         ..SimConfig::zero_latency()
     };
-    let mut stack = Stack::start(pool, sim, &[]).await;
+    let mut stack = Stack::start(mode, sim, &[]).await;
     stack.worker_args =
         ["--request-timeout-secs", "1", "--max-attempts", "2", "--concurrency", "16"]
             .map(String::from)
             .to_vec();
-    stack.spawn_worker_process(WORKER, &[]);
+    stack.spawn_worker_process(WORKER, &[]).await;
     let batch = stack.submit(chat_file(1000), "/v1/chat/completions").await;
     let done = stack.wait_final(&batch.id, Duration::from_secs(180)).await;
 

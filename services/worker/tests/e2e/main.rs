@@ -1,8 +1,46 @@
-//! End to end: gateway, JetStream, worker processes and `ollama-sim`, checking that every request
+//! End to end: gateway, queue, worker processes and `ollama-sim`, checking that every request
 //! of a batch ends up exactly once in its output or error file, whatever is killed on the way.
+//!
+//! Every test body runs twice: on the distributed deployment (NATS JetStream, Postgres, worker
+//! processes) and on `nightshift standalone` (in-process queue, SQLite, one process a test kills
+//! and restarts where the distributed test kills a worker or restarts the gateway).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cancel;
 mod faults;
 mod pipeline;
+
+const WORKER: &str = env!("CARGO_BIN_EXE_nightshift-worker");
+
+/// One `distributed::<name>` and one `standalone::<name>` test per body `async fn <name>(Mode)`.
+macro_rules! on_both_deployments {
+    ($($module:ident::$name:ident),* $(,)?) => {
+        mod distributed {
+            $(
+                #[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
+                async fn $name(pool: sqlx::PgPool) {
+                    crate::$module::$name(nightshift_testkit::stack::Mode::Distributed(pool)).await
+                }
+            )*
+        }
+        mod standalone {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::$module::$name(nightshift_testkit::stack::Mode::Standalone).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_deployments!(
+    pipeline::two_workers_answer_2000_requests_exactly_once_in_input_order,
+    pipeline::collector_restarted_mid_batch_loses_and_duplicates_nothing,
+    pipeline::embeddings_and_completions_batches_come_back_in_openai_shape,
+    faults::killed_workers_chunks_are_redelivered_and_written_once,
+    faults::backend_errors_and_timeouts_are_retried_and_final_failures_reported,
+    cancel::cancelled_batch_ends_cancelled_with_partial_output,
+    cancel::expired_batch_ends_expired_with_partial_output,
+);

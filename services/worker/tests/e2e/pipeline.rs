@@ -1,19 +1,17 @@
 //! The happy path at size, and a collector restart.
 
 use nightshift_shared::openai::BatchStatus;
-use nightshift_testkit::stack::{Stack, assert_exactly_once, batch_done, chat_file};
+use nightshift_testkit::stack::{Mode, Stack, assert_exactly_once, batch_done, chat_file};
 use ollama_sim::SimConfig;
-use sqlx::PgPool;
 
-const WORKER: &str = env!("CARGO_BIN_EXE_nightshift-worker");
+use crate::WORKER;
 use std::time::Duration;
 
-#[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
-async fn two_workers_answer_2000_requests_exactly_once_in_input_order(pool: PgPool) {
+pub async fn two_workers_answer_2000_requests_exactly_once_in_input_order(mode: Mode) {
     let sim = SimConfig { parallel: 8, ..SimConfig::zero_latency() };
-    let mut stack = Stack::start(pool, sim, &[]).await;
-    stack.spawn_worker_process(WORKER, &["--concurrency", "4", "--models", "llama3.2:1b"]);
-    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]);
+    let mut stack = Stack::start(mode, sim, &[]).await;
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4", "--models", "llama3.2:1b"]).await;
+    stack.spawn_worker_process(WORKER, &["--concurrency", "4"]).await;
 
     let batch = stack.submit(chat_file(2000), "/v1/chat/completions").await;
     let done = stack.wait_final(&batch.id, Duration::from_secs(120)).await;
@@ -56,11 +54,10 @@ async fn two_workers_answer_2000_requests_exactly_once_in_input_order(pool: PgPo
     assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "2000");
 }
 
-#[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
-async fn collector_restarted_mid_batch_loses_and_duplicates_nothing(pool: PgPool) {
+pub async fn collector_restarted_mid_batch_loses_and_duplicates_nothing(mode: Mode) {
     let sim = SimConfig { parallel: 8, latency_ms: Some(5), ..SimConfig::zero_latency() };
-    let mut stack = Stack::start(pool, sim, &[]).await;
-    stack.spawn_worker_process(WORKER, &["--concurrency", "8"]);
+    let mut stack = Stack::start(mode, sim, &[]).await;
+    stack.spawn_worker_process(WORKER, &["--concurrency", "8"]).await;
     let batch = stack.submit(chat_file(1500), "/v1/chat/completions").await;
     stack
         .wait_until(&batch.id, Duration::from_secs(60), |b| b.request_counts.completed >= 300)
@@ -78,10 +75,9 @@ async fn collector_restarted_mid_batch_loses_and_duplicates_nothing(pool: PgPool
     assert_exactly_once(1500, &output, &[]);
 }
 
-#[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
-async fn embeddings_and_completions_batches_come_back_in_openai_shape(pool: PgPool) {
-    let mut stack = Stack::start(pool, SimConfig::zero_latency(), &[]).await;
-    stack.spawn_worker_process(WORKER, &[]);
+pub async fn embeddings_and_completions_batches_come_back_in_openai_shape(mode: Mode) {
+    let mut stack = Stack::start(mode, SimConfig::zero_latency(), &[]).await;
+    stack.spawn_worker_process(WORKER, &[]).await;
     let line = |i: usize, url: &str, body: serde_json::Value| {
         serde_json::json!({"custom_id": format!("req-{i}"), "method": "POST", "url": url, "body": body})
             .to_string()
