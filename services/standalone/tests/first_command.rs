@@ -37,7 +37,7 @@ fn readme_first_command_runs_on_a_fresh_clone_without_nats_or_postgres() {
         .arg("-c")
         // Variance is judged loosely: 200-request batches on a loaded CI machine vary; the point
         // here is that the whole product runs and reports, not this machine's steadiness.
-        .arg(format!("{command} --max-variance-pct 100 --pause 0s"))
+        .arg(format!("{command} --max-variance-pct 100"))
         .current_dir(&clone)
         .env("NATS_URL", format!("nats://127.0.0.1:{closed}"))
         .env("DATABASE_URL", format!("postgres://postgres@127.0.0.1:{closed}/nightshift"))
@@ -45,6 +45,7 @@ fn readme_first_command_runs_on_a_fresh_clone_without_nats_or_postgres() {
         .env("GATEWAY_ADDR", format!("127.0.0.1:{}", free_port()))
         .env("METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
         .env("BATCHES", "2")
+        .env("PAUSE", "0s")
         .env("REQUESTS", "200")
         .env("OLLAMA_SIM_LATENCY_MS", "20")
         .env("CARGO_PROFILE", "dev")
