@@ -39,6 +39,40 @@ pub struct ResultMessage {
     pub usage: Option<TokenUsage>,
 }
 
+/// Several results of one chunk in one queue message. Workers group the results of a chunk as
+/// they finish (a few dozen, or what finished within a few milliseconds), so the queue, the
+/// collector and their acks handle one message per group instead of one per request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ResultGroup {
+    pub results: Vec<ResultMessage>,
+}
+
+impl ResultGroup {
+    /// Reads a result message: a group, or a single [`ResultMessage`] as workers before groups
+    /// published them.
+    pub fn decode(payload: &[u8]) -> Result<Vec<ResultMessage>, serde_json::Error> {
+        if payload.starts_with(br#"{"results":"#) {
+            return serde_json::from_slice::<Self>(payload).map(|g| g.results);
+        }
+        match serde_json::from_slice::<ResultMessage>(payload) {
+            Ok(one) => Ok(vec![one]),
+            Err(e) => serde_json::from_slice::<Self>(payload).map(|g| g.results).map_err(|_| e),
+        }
+    }
+
+    /// The queue's de-duplication id of a group holding `lines` of `batch_id`: the same id
+    /// only for the same set of lines, so a re-publish of a group is dropped, and a group a
+    /// redelivered chunk formed differently is not.
+    pub fn msg_id(batch_id: &str, lines: &[u32]) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut sorted = lines.to_vec();
+        sorted.sort_unstable();
+        let mut hasher = std::hash::DefaultHasher::new();
+        sorted.hash(&mut hasher);
+        format!("{batch_id}.g{}.{:016x}", sorted.len(), hasher.finish())
+    }
+}
+
 /// Externally tagged on purpose: serde cannot read a `RawValue` inside an internally tagged enum.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -105,5 +139,36 @@ mod tests {
         assert!(back.outcome.is_success());
         let ResultOutcome::Response { body, .. } = back.outcome else { panic!() };
         assert_eq!(body.get(), r#"{"object":"chat.completion"}"#);
+    }
+
+    fn result(line: u32) -> ResultMessage {
+        ResultMessage {
+            batch_id: "b".into(),
+            chunk_index: 0,
+            line,
+            custom_id: format!("c{line}"),
+            request_id: "r".into(),
+            worker_id: "w".into(),
+            outcome: ResultOutcome::Error { code: "x".into(), message: "m".into() },
+            usage: None,
+        }
+    }
+
+    #[test]
+    fn groups_and_single_results_both_decode() {
+        let group = ResultGroup { results: vec![result(1), result(2)] };
+        let lines = |v: Vec<ResultMessage>| v.iter().map(|r| r.line).collect::<Vec<_>>();
+        let decoded = ResultGroup::decode(&serde_json::to_vec(&group).unwrap()).unwrap();
+        assert_eq!(lines(decoded), vec![1, 2]);
+        let single = ResultGroup::decode(&serde_json::to_vec(&result(7)).unwrap()).unwrap();
+        assert_eq!(lines(single), vec![7]);
+        assert!(ResultGroup::decode(b"{\"neither\": 1}").is_err());
+    }
+
+    #[test]
+    fn a_group_id_names_its_set_of_lines() {
+        assert_eq!(ResultGroup::msg_id("b", &[3, 1, 2]), ResultGroup::msg_id("b", &[1, 2, 3]));
+        assert_ne!(ResultGroup::msg_id("b", &[1, 2, 3]), ResultGroup::msg_id("b", &[1, 2, 4]));
+        assert_ne!(ResultGroup::msg_id("b", &[1, 2]), ResultGroup::msg_id("c", &[1, 2]));
     }
 }

@@ -56,11 +56,6 @@ pub fn result_subject(batch_id: &str, chunk_index: u32) -> String {
     format!("{RESULTS_SUBJECT_PREFIX}.{batch_id}.{chunk_index}")
 }
 
-/// JetStream de-duplication id of one request's result.
-pub fn result_msg_id(batch_id: &str, line: u32) -> String {
-    format!("{batch_id}.r{line}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +64,5 @@ mod tests {
     fn subjects_nest_under_their_stream_prefix() {
         assert_eq!(chunk_subject("batch_1"), "nightshift.chunks.batch_1");
         assert_eq!(result_subject("batch_1", 7), "nightshift.results.batch_1.7");
-        assert_ne!(chunk_msg_id("b", 1), result_msg_id("b", 1));
     }
 }

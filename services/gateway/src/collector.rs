@@ -8,15 +8,15 @@
 use crate::AppState;
 use crate::store::ResultRow;
 use anyhow::Context;
-use nightshift_shared::messages::{ResultMessage, ResultOutcome};
+use nightshift_shared::messages::{ResultGroup, ResultMessage, ResultOutcome};
 use nightshift_shared::queue::{Consumer, ConsumerSpec, Settle};
 use nightshift_shared::subjects;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// Results taken from JetStream per database round trip.
-const BATCH: usize = 1000;
+/// Result messages taken per database round trip (each holds a group of results).
+const BATCH: usize = 256;
 
 /// How long one pull waits for results. A partly filled pull ends only at its expiry, so this is
 /// also how long a batch's last results can wait to be recorded: 500 ms made the end of a batch
@@ -45,7 +45,8 @@ pub async fn consumer(state: &AppState) -> anyhow::Result<Arc<dyn Consumer>> {
         .context("creating the collector's consumer")
 }
 
-/// Takes up to [`BATCH`] results (waiting up to `wait` for the first), records them, acks them.
+/// Takes up to [`BATCH`] result messages (waiting up to `wait` for the first), records their
+/// results, acks them.
 pub async fn step(
     state: &AppState,
     consumer: &Arc<dyn Consumer>,
@@ -54,9 +55,9 @@ pub async fn step(
     let mut messages = Vec::new();
     let mut rows = Vec::new();
     for message in consumer.fetch(BATCH, wait).await.context("pulling results")? {
-        match serde_json::from_slice::<ResultMessage>(&message.payload) {
-            Ok(result) => {
-                rows.push(row(result));
+        match ResultGroup::decode(&message.payload) {
+            Ok(results) => {
+                rows.extend(results.into_iter().map(row));
                 messages.push(message);
             }
             Err(e) => {
@@ -80,7 +81,7 @@ pub async fn step(
         tracing::info!(batch_id = %p.batch_id, status = %p.status, "every request has a result");
         state.ingest.start(state.clone(), p.batch_id);
     }
-    Ok(Outcome::Recorded(messages.len()))
+    Ok(Outcome::Recorded(rows.len()))
 }
 
 fn row(result: ResultMessage) -> ResultRow {

@@ -1,19 +1,29 @@
 //! Runs one chunk: skips requests a dead worker already finished, runs the rest on the backend
-//! (or ends them `batch_cancelled`/`batch_expired`), publishes each result durably, then acks.
+//! (or ends them `batch_cancelled`/`batch_expired`), publishes the results durably in groups,
+//! then acks.
 
 use crate::Worker;
 use crate::backend::Execution;
 use anyhow::Context;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use nightshift_shared::measurements::{
     ChunkReport, ModelReload, OllamaTimingMs, RequestReport, SampleTrigger,
 };
-use nightshift_shared::messages::{ChunkMessage, ChunkRequest, ResultMessage, ResultOutcome};
+use nightshift_shared::messages::{
+    ChunkMessage, ChunkRequest, ResultGroup, ResultMessage, ResultOutcome,
+};
 use nightshift_shared::queue::{Delivery, Outgoing, Settle};
 use nightshift_shared::subjects;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Most results published in one message.
+const GROUP_MAX: usize = 64;
+/// Longest a finished request's result waits for others to share its message. The chunk is
+/// acknowledged only after its last group is durable, so this delays nothing but the batch's
+/// live counts, by at most this.
+const GROUP_WAIT: Duration = Duration::from_millis(20);
 
 /// What became of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,10 +97,28 @@ async fn run(worker: &Worker, chunk: &ChunkMessage, delivered: u64) -> anyhow::R
         .filter(|&i| !finished.contains(&chunk.requests[i].line))
         .collect();
     let runs = todo.into_iter().map(|index| run_request(worker, chunk, index, received));
-    let requests: Vec<RequestReport> = futures::stream::iter(runs)
-        .buffer_unordered(worker.backend.concurrency().max())
-        .try_collect()
-        .await?;
+    let mut running =
+        std::pin::pin!(futures::stream::iter(runs).buffer_unordered(worker.backend.concurrency().max()));
+    let mut group = Group::default();
+    let mut requests = Vec::with_capacity(chunk.requests.len());
+    loop {
+        let due = group.due();
+        let next = tokio::select! {
+            next = running.next() => next,
+            () = sleep_until(due), if due.is_some() => {
+                group.publish(worker, chunk).await?;
+                continue;
+            }
+        };
+        let Some(done) = next else { break };
+        let (result, report) = done?;
+        requests.push(report);
+        group.push(result);
+        if group.full() {
+            group.publish(worker, chunk).await?;
+        }
+    }
+    group.publish(worker, chunk).await?;
     Ok(ChunkReport {
         batch_id: chunk.batch_id.clone(),
         chunk_index: chunk.chunk_index,
@@ -102,12 +130,58 @@ async fn run(worker: &Worker, chunk: &ChunkMessage, delivered: u64) -> anyhow::R
     })
 }
 
+/// Results waiting to be published together.
+#[derive(Default)]
+struct Group {
+    results: Vec<ResultMessage>,
+    since: Option<Instant>,
+}
+
+impl Group {
+    fn push(&mut self, result: ResultMessage) {
+        self.since.get_or_insert_with(Instant::now);
+        self.results.push(result);
+    }
+
+    fn full(&self) -> bool {
+        self.results.len() >= GROUP_MAX
+    }
+
+    /// When the oldest waiting result must go out.
+    fn due(&self) -> Option<Instant> {
+        self.since.map(|since| since + GROUP_WAIT)
+    }
+
+    /// Publishes the waiting results as one message and waits until it is durable.
+    async fn publish(&mut self, worker: &Worker, chunk: &ChunkMessage) -> anyhow::Result<()> {
+        if self.results.is_empty() {
+            return Ok(());
+        }
+        self.since = None;
+        let lines: Vec<u32> = self.results.iter().map(|r| r.line).collect();
+        let group = ResultGroup { results: std::mem::take(&mut self.results) };
+        let payload = serde_json::to_vec(&group).context("encoding results")?;
+        let message =
+            Outgoing::new(subjects::result_subject(&chunk.batch_id, chunk.chunk_index), payload)
+                .with_id(ResultGroup::msg_id(&chunk.batch_id, &lines));
+        worker.queue.publish(message).await.context("publishing results")
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs one request (or ends it cancelled or expired) and returns its result, not yet published.
 async fn run_request(
     worker: &Worker,
     chunk: &ChunkMessage,
     index: usize,
     received: Instant,
-) -> anyhow::Result<RequestReport> {
+) -> anyhow::Result<(ResultMessage, RequestReport)> {
     let request: &ChunkRequest = &chunk.requests[index];
     let queue_wait_ms = received.elapsed().as_secs_f64() * 1000.0;
     let stop = match worker.control.get(&chunk.batch_id).await {
@@ -161,12 +235,7 @@ async fn run_request(
         outcome,
         usage: report.usage.clone(),
     };
-    let payload = serde_json::to_vec(&result).context("encoding result")?;
-    let message =
-        Outgoing::new(subjects::result_subject(&chunk.batch_id, chunk.chunk_index), payload)
-            .with_id(subjects::result_msg_id(&chunk.batch_id, request.line));
-    worker.queue.publish(message).await.context("publishing result")?;
-    Ok(report)
+    Ok((result, report))
 }
 
 fn request_report(line: u32, queue_wait_ms: f64, execution: &Execution) -> RequestReport {
@@ -203,7 +272,8 @@ async fn finished_lines(worker: &Worker, chunk: &ChunkMessage) -> anyhow::Result
         .context("reading earlier results")?;
     Ok(held
         .iter()
-        .filter_map(|payload| serde_json::from_slice::<ResultMessage>(payload).ok())
+        .filter_map(|payload| ResultGroup::decode(payload).ok())
+        .flatten()
         .map(|result| result.line)
         .collect())
 }
