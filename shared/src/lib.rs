@@ -4,6 +4,7 @@
 //! - [`openai`]: the OpenAI Files and Batches objects, exactly as clients see them.
 //! - [`messages`]: what travels on NATS between gateway, workers and collector.
 //! - [`measurements`]: what workers and the gateway measure, for the metrics service.
+//! - [`reports`]: what the metrics service answers: per-batch metrics, the multi-batch report.
 //! - [`subjects`]: stream, consumer and subject names.
 //! - [`http`]: OpenAI-shaped errors and the API-key middleware every HTTP service shares.
 //! - [`jetstream`]: the streams, created idempotently.
@@ -24,5 +25,6 @@ pub mod measurements;
 pub mod messages;
 pub mod openai;
 pub mod queue;
+pub mod reports;
 pub mod subjects;
 pub mod telemetry;

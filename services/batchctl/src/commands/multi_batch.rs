@@ -8,12 +8,13 @@
 use super::{parse_duration, parse_endpoint, wait::wait_for_batch};
 use crate::multibatch::interrupt::Interrupts;
 use crate::multibatch::results::{self, BatchResult, RunResults, VramPoint, Written, gb};
-use crate::multibatch::view::{self, BatchMetrics, Report, Thresholds};
+use crate::multibatch::view;
 use crate::multibatch::{summary, vram};
 use crate::progress::Progress;
 use crate::{Client, Outcome, format};
 use anyhow::Context;
 use nightshift_shared::openai::{BatchStatus, Endpoint};
+use nightshift_shared::reports::{BatchMetrics, MultiBatchReport, Thresholds};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -339,7 +340,10 @@ impl Run<'_> {
             if ended.is_empty() {
                 return Ok(None);
             }
-            self.metrics.multi_batch_report(&ended, &self.args.thresholds().query()).await.map(Some)
+            self.metrics
+                .multi_batch_report(&ended, &view::query(&self.args.thresholds()))
+                .await
+                .map(Some)
         };
         let fetched = if interrupted {
             tokio::time::timeout(INTERRUPTED_WAIT, fetch).await.unwrap_or(Ok(None))
@@ -347,9 +351,9 @@ impl Run<'_> {
             fetch.await
         };
         let outcome = fetched.context("fetching the multi-batch report from the metrics service");
-        let report: Report = match &outcome {
+        let report: MultiBatchReport = match &outcome {
             Ok(Some(value)) => view::parse(value),
-            _ => Report::default(),
+            _ => MultiBatchReport::default(),
         };
         let fetched_report = matches!(outcome, Ok(Some(_)));
         results.failures = report.failures.clone();
@@ -377,7 +381,8 @@ async fn settled_metrics(
     let deadline = Instant::now() + within;
     loop {
         let value = metrics.batch_metrics(id).await.ok();
-        let settled = value.as_ref().is_some_and(|v| view::parse::<BatchMetrics>(v).is_final());
+        let settled =
+            value.as_ref().is_some_and(|v| view::is_final(&view::parse::<BatchMetrics>(v)));
         if settled {
             return value;
         }

@@ -5,8 +5,9 @@
 use super::results::{RunResults, gb};
 use super::summary::{self, criteria};
 use super::svg::{Bars, Line, Reference, Series, Span, esc};
-use super::view::{self, BatchMetrics, Report};
+use super::view;
 use crate::format::thousands;
+use nightshift_shared::reports::{BatchMetrics, MultiBatchReport, Status};
 use std::fmt::Write;
 
 const BLUE: &str = "#2f6fdf";
@@ -17,7 +18,7 @@ const RED: &str = "#cf222e";
 
 /// The report page for `results`, which were written to `json_name`.
 pub fn render(results: &RunResults, json_name: &str) -> String {
-    let report: Report = results.report.as_ref().map(view::parse).unwrap_or_default();
+    let report: MultiBatchReport = results.report.as_ref().map(view::parse).unwrap_or_default();
     let metrics: Vec<BatchMetrics> = results
         .results
         .iter()
@@ -92,7 +93,7 @@ fn banner(results: &RunResults) -> (&'static str, String) {
     }
 }
 
-fn cards(page: &mut String, results: &RunResults, r: &Report) {
+fn cards(page: &mut String, results: &RunResults, r: &MultiBatchReport) {
     let t = &r.totals;
     let completed = results.results.iter().filter(|b| b.status == "completed").count();
     // (label, figure, unit, note): the unit is set smaller so figures fit their cards.
@@ -127,15 +128,15 @@ fn cards(page: &mut String, results: &RunResults, r: &Report) {
     page.push_str("</section>\n");
 }
 
-fn verdicts(page: &mut String, results: &RunResults, r: &Report) {
+fn verdicts(page: &mut String, results: &RunResults, r: &MultiBatchReport) {
     page.push_str(
         r#"<section><h2>Verdicts</h2><table class="verdicts"><thead><tr><th>Criterion</th><th>Threshold</th><th>Measured</th><th>Result</th><th>Why</th></tr></thead><tbody>"#,
     );
     for c in criteria(results, r) {
-        let (class, label) = match c.verdict.status.as_str() {
-            "pass" => ("pass", "✓ PASS"),
-            "fail" => ("fail", "✗ FAIL"),
-            _ => ("unknown", "? UNKNOWN"),
+        let (class, label) = match c.verdict.status {
+            Status::Pass => ("pass", "✓ PASS"),
+            Status::Fail => ("fail", "✗ FAIL"),
+            Status::Unknown => ("unknown", "? UNKNOWN"),
         };
         let mut why = c.verdict.reason.clone().unwrap_or_default();
         if c.name == "No VRAM leak"
@@ -159,7 +160,7 @@ fn verdicts(page: &mut String, results: &RunResults, r: &Report) {
     page.push_str("</tbody></table></section>\n");
 }
 
-fn vram_chart(page: &mut String, results: &RunResults, r: &Report) {
+fn vram_chart(page: &mut String, results: &RunResults, r: &MultiBatchReport) {
     page.push_str(r#"<section><h2>VRAM over time</h2>"#);
     let starts = results.results.iter().filter_map(|b| b.started_at_ms);
     let t0 = results.vram_timeline.iter().map(|p| p.t).chain(starts).min();
@@ -213,7 +214,7 @@ fn categories(results: &RunResults) -> Vec<String> {
     results.results.iter().map(|b| format!("Batch {}", b.batch_num)).collect()
 }
 
-fn throughput_chart(page: &mut String, results: &RunResults, r: &Report) {
+fn throughput_chart(page: &mut String, results: &RunResults, r: &MultiBatchReport) {
     let cats = categories(results);
     let series = [Series {
         name: "throughput".into(),
@@ -304,7 +305,12 @@ fn tokens_chart(page: &mut String, results: &RunResults, metrics: &[BatchMetrics
     let _ = write!(page, r#"<section><h2>Tokens per batch</h2>{}</section>"#, chart.render());
 }
 
-fn batch_table(page: &mut String, results: &RunResults, r: &Report, metrics: &[BatchMetrics]) {
+fn batch_table(
+    page: &mut String,
+    results: &RunResults,
+    r: &MultiBatchReport,
+    metrics: &[BatchMetrics],
+) {
     page.push_str(
         r#"<section><h2>Per-batch figures</h2><div class="scroll"><table class="batches"><thead><tr><th>#</th><th>Batch</th><th>Requests<br><small>ok / failed / total</small></th><th>Time<br><small>rate</small></th><th>VRAM before → after<br><small>change, peak</small></th><th>Latency<br><small>p50 / p95 / p99</small></th><th>Tokens<br><small>prompt / output</small></th><th>Reloads<br><small>errors</small></th></tr></thead><tbody>"#,
     );

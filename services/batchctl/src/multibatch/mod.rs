@@ -2,7 +2,7 @@
 //! shows it.
 //!
 //! - [`results`]: the results file, `multi_batch_results_<stamp>.json`.
-//! - [`view`]: typed views of the metrics service's JSON, for the two renderings below.
+//! - [`view`]: reading the metrics service's JSON (types in `nightshift_shared::reports`).
 //! - [`summary`]: the FINAL MULTI-BATCH SUMMARY printed at the end.
 //! - [`html`] and [`svg`]: the self-contained HTML report with its charts.
 //! - [`vram`]: total VRAM from the metrics service, once or sampled over the run.

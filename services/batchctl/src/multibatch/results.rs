@@ -2,8 +2,9 @@
 //! fields, everything the metrics service knows about each batch, the VRAM timeline batchctl
 //! sampled, and the verdicts. The HTML report is drawn from it alone.
 
-use super::view::{self, BatchMetrics, Thresholds};
+use super::view;
 use nightshift_shared::openai::{Batch, BatchStatus};
+use nightshift_shared::reports::{BYTES_PER_GB, BatchMetrics, Thresholds, Timing};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -124,7 +125,7 @@ impl BatchResult {
     }
 
     /// The metrics service's timing, once it has seen the batch end.
-    fn metrics_timing(&self) -> Option<view::Timing> {
+    fn metrics_timing(&self) -> Option<Timing> {
         let m: BatchMetrics = view::parse(self.metrics.as_ref()?);
         m.timing.processing_seconds.is_some().then_some(m.timing)
     }
@@ -148,9 +149,7 @@ pub struct VramPoint {
     pub used_bytes: i64,
 }
 
-/// Bytes in one reported GB, as the metrics service counts them (a GiB).
-pub const BYTES_PER_GB: f64 = 1_073_741_824.0;
-
+/// `bytes` in GB, as the metrics service counts them.
 pub fn gb(bytes: i64) -> f64 {
     bytes as f64 / BYTES_PER_GB
 }

@@ -1,14 +1,15 @@
 //! The FINAL MULTI-BATCH SUMMARY of the test plan, printed at the end of a run.
 
 use super::results::RunResults;
-use super::view::{self, Report, Verdict};
+use super::view;
 use crate::format::thousands;
+use nightshift_shared::reports::{MultiBatchReport, Status, Verdict};
 
 const RULE: &str = "============================================================";
 
 /// The summary of `results`, whose report (if any) the verdicts come from.
 pub fn render(results: &RunResults) -> String {
-    let report: Report = results.report.as_ref().map(view::parse).unwrap_or_default();
+    let report: MultiBatchReport = results.report.as_ref().map(view::parse).unwrap_or_default();
     let mut out = Vec::new();
     out.push(RULE.to_owned());
     out.push("FINAL MULTI-BATCH SUMMARY".to_owned());
@@ -29,7 +30,7 @@ pub fn render(results: &RunResults) -> String {
     out.join("\n")
 }
 
-fn overall(out: &mut Vec<String>, results: &RunResults, r: &Report) {
+fn overall(out: &mut Vec<String>, results: &RunResults, r: &MultiBatchReport) {
     let t = &r.totals;
     out.push(String::new());
     out.push("📊 Overall Statistics:".into());
@@ -41,7 +42,7 @@ fn overall(out: &mut Vec<String>, results: &RunResults, r: &Report) {
     out.push(format!("  Average rate: {}", rps(t.throughput_rps)));
 }
 
-fn per_batch(out: &mut Vec<String>, results: &RunResults, r: &Report) {
+fn per_batch(out: &mut Vec<String>, results: &RunResults, r: &MultiBatchReport) {
     out.push(String::new());
     out.push("📊 Per-Batch Performance:".into());
     for b in &results.results {
@@ -65,7 +66,7 @@ fn per_batch(out: &mut Vec<String>, results: &RunResults, r: &Report) {
     }
 }
 
-fn vram(out: &mut Vec<String>, r: &Report) {
+fn vram(out: &mut Vec<String>, r: &MultiBatchReport) {
     let v = &r.vram;
     out.push(String::new());
     out.push("📊 VRAM Analysis:".into());
@@ -90,7 +91,7 @@ fn vram(out: &mut Vec<String>, r: &Report) {
     out.push(verdict_line(&v.verdict, "No memory leak detected!"));
 }
 
-fn consistency(out: &mut Vec<String>, r: &Report) {
+fn consistency(out: &mut Vec<String>, r: &MultiBatchReport) {
     let t = &r.throughput;
     out.push(String::new());
     out.push("📊 Performance Consistency:".into());
@@ -102,19 +103,19 @@ fn consistency(out: &mut Vec<String>, r: &Report) {
     out.push(verdict_line(&t.verdict, "Consistent performance!"));
 }
 
-fn persistence(out: &mut Vec<String>, r: &Report) {
+fn persistence(out: &mut Vec<String>, r: &MultiBatchReport) {
     out.push(String::new());
     out.push("📊 Model Persistence:".into());
     out.push(format!("  Model reloads: {}", r.model_reloads.total));
     out.push(verdict_line(&r.model_reloads.verdict, "Model stayed loaded (no reload delays)!"));
 }
 
-fn verdicts(out: &mut Vec<String>, results: &RunResults, r: &Report) {
+fn verdicts(out: &mut Vec<String>, results: &RunResults, r: &MultiBatchReport) {
     let t = &results.thresholds;
     out.push(String::new());
     out.push("📋 Verdicts:".into());
     for c in criteria(results, r) {
-        out.push(format!("  {} {}: {}", c.verdict.mark(), c.name, c.measured));
+        out.push(format!("  {} {}: {}", view::mark(&c.verdict), c.name, c.measured));
     }
     out.push(format!(
         "  (thresholds: VRAM delta < {:.2} GB, variance < {:.1}%, success ≥ {:.2}%)",
@@ -143,18 +144,16 @@ pub struct Criterion {
 }
 
 /// The plan's criteria, judged by the report, and batchctl's own: every batch ran to its end.
-pub fn criteria(results: &RunResults, r: &Report) -> Vec<Criterion> {
+pub fn criteria(results: &RunResults, r: &MultiBatchReport) -> Vec<Criterion> {
     let t = &results.thresholds;
     let completed = results.results.iter().filter(|b| b.status == "completed").count();
     let not_run = not_run_reason(results);
-    let runs =
-        Verdict { status: if not_run.is_none() { "pass" } else { "fail" }.into(), reason: not_run };
+    let runs = Verdict {
+        status: if not_run.is_none() { Status::Pass } else { Status::Fail },
+        reason: not_run,
+    };
     let missing = |v: &Verdict| {
-        if results.report.is_none() {
-            Verdict { status: "unknown".into(), reason: Some("no report".into()) }
-        } else {
-            v.clone()
-        }
+        if results.report.is_none() { Verdict::unknown("no report".into()) } else { v.clone() }
     };
     let trend = r.vram.trend_gb_per_batch.map(|s| format!(", trend {s:+.2} GB/batch"));
     vec![
@@ -225,8 +224,8 @@ pub fn not_run_reason(results: &RunResults) -> Option<String> {
 fn verdict_line(v: &Verdict, good: &str) -> String {
     match (v.passed(), &v.reason) {
         (true, _) => format!("  ✅ {good}"),
-        (false, Some(reason)) => format!("  {} {reason}", v.mark()),
-        (false, None) => format!("  {} not judged", v.mark()),
+        (false, Some(reason)) => format!("  {} {reason}", view::mark(v)),
+        (false, None) => format!("  {} not judged", view::mark(v)),
     }
 }
 

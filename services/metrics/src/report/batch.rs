@@ -1,96 +1,14 @@
-//! Per-batch metrics, as the test plan lists them: performance, memory, success rate, tokens,
-//! plus the model reloads seen during the batch. Missing figures are `null`, never 0.
+//! Per-batch metrics ([`BatchMetrics`]), as the test plan lists them: performance, memory,
+//! success rate, tokens, plus the model reloads seen during the batch. Missing figures are
+//! `null`, never 0.
 
-use super::vram::{BatchVram, batch_vram};
+use super::vram::batch_vram;
 use crate::stats::{pct, ratio};
 use crate::store::Store;
 use crate::store::read::{BatchRow, ReloadRow, RequestSummary};
-use serde::{Deserialize, Serialize};
-
-/// `GET /v1/batches/{id}/metrics`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BatchMetrics {
-    /// Always `batch.metrics`.
-    pub object: String,
-    pub batch_id: String,
-    /// The batch object's status at the latest lifecycle step seen.
-    pub status: String,
-    pub model: Option<String>,
-    pub requests: RequestFigures,
-    pub timing: Timing,
-    pub tokens: Tokens,
-    pub vram: BatchVram,
-    pub error_types: Vec<ErrorType>,
-    pub model_reloads: Reloads,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RequestFigures {
-    pub total: u64,
-    /// Once the batch is final: the gateway's counts; before: the workers' reports so far.
-    pub completed: u64,
-    pub failed: u64,
-    /// `completed / total × 100`; `null` for an empty batch.
-    pub success_pct: Option<f64>,
-    /// Request lines the workers reported (each counted once, however often it ran).
-    pub reported: u64,
-}
-
-/// Timestamps are Unix milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Timing {
-    /// The `in_progress` step.
-    pub started_at: Option<i64>,
-    /// The final step (completed, failed, cancelled or expired).
-    pub ended_at: Option<i64>,
-    pub processing_seconds: Option<f64>,
-    /// `(completed + failed) / processing_seconds`.
-    pub throughput_rps: Option<f64>,
-    /// `processing_seconds / (completed + failed)`.
-    pub seconds_per_request: Option<f64>,
-    /// Over the requests that reached the backend (all attempts of one request together).
-    pub latency_mean_ms: Option<f64>,
-    pub latency_p50_ms: Option<f64>,
-    pub latency_p95_ms: Option<f64>,
-    pub latency_p99_ms: Option<f64>,
-    pub latency_max_ms: Option<f64>,
-    /// From a chunk's arrival at the worker to the request's dispatch.
-    pub queue_wait_mean_ms: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Tokens {
-    pub prompt: Option<u64>,
-    pub completion: Option<u64>,
-    /// `null` when no request's cached-token count is known (Ollama does not report it).
-    pub cached: Option<u64>,
-    pub total: Option<u64>,
-    /// Completion tokens per second of processing.
-    pub tokens_per_second: Option<f64>,
-    /// Cached / prompt tokens, over the requests whose cached count is known.
-    pub cache_hit_rate: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorType {
-    pub code: String,
-    pub count: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Reloads {
-    pub count: u64,
-    pub reloads: Vec<Reload>,
-}
-
-/// One model load after warm-up.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Reload {
-    pub worker_id: String,
-    pub model: String,
-    pub at: i64,
-    pub load_ms: f64,
-}
+use nightshift_shared::reports::{
+    BatchMetrics, BatchVram, ErrorType, Reload, Reloads, RequestFigures, Timing, Tokens,
+};
 
 /// The metrics of `batch_id` if `owner` owns it; `None` when unknown or someone else's.
 pub async fn load(
@@ -146,7 +64,7 @@ pub fn assemble(
     let completion = s.completion_tokens.map(u);
     let cached = s.cached_tokens.map(u);
     BatchMetrics {
-        object: "batch.metrics".into(),
+        object: BatchMetrics::OBJECT.into(),
         batch_id: batch.batch_id,
         status: batch.status,
         model: batch.model,

@@ -1,170 +1,15 @@
 //! The multi-batch stability report of the test plan: totals, one line per batch, and a verdict
 //! on each success criterion (VRAM leak, throughput variance, model reloads, success rate).
 //!
-//! VRAM is reported in GB of 2^30 bytes (GiB), the unit `nvidia-smi`'s MiB figures give when
-//! divided by 1024, which is how the plan's "10.35 GB" readings were taken.
+//! VRAM is reported in GB of 2^30 bytes ([`BYTES_PER_GB`]), the unit `nvidia-smi`'s MiB figures
+//! give when divided by 1024, which is how the plan's "10.35 GB" readings were taken.
 
-use super::batch::{BatchMetrics, ErrorType};
 use crate::stats;
-use serde::{Deserialize, Serialize};
+use nightshift_shared::reports::{
+    BYTES_PER_GB, BatchLine, BatchMetrics, ErrorType, MultiBatchReport, ReloadAnalysis,
+    SuccessAnalysis, Thresholds, ThroughputAnalysis, Totals, Verdict, VramAnalysis,
+};
 use std::collections::BTreeMap;
-
-/// Bytes in one reported GB (a GiB).
-pub const BYTES_PER_GB: f64 = 1_073_741_824.0;
-
-/// The success criteria; each defaults to the test plan's.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Thresholds {
-    /// The VRAM growth from the first batch's start to the last batch's end must stay below this.
-    pub max_vram_delta_gb: f64,
-    /// `(max − min) / max × 100` of the batches' throughput must stay below this.
-    pub max_variance_pct: f64,
-    /// Every batch's success rate must be at least this.
-    pub min_success_pct: f64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Self { max_vram_delta_gb: 0.5, max_variance_pct: 10.0, min_success_pct: 100.0 }
-    }
-}
-
-/// `GET /v1/reports/multi-batch`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MultiBatchReport {
-    /// Always `report.multi_batch`.
-    pub object: String,
-    pub thresholds: Thresholds,
-    pub totals: Totals,
-    /// In the order asked for.
-    pub batches: Vec<BatchLine>,
-    pub vram: VramAnalysis,
-    pub throughput: ThroughputAnalysis,
-    pub model_reloads: ReloadAnalysis,
-    pub success: SuccessAnalysis,
-    /// Every criterion passed.
-    pub pass: bool,
-    /// Why, for each criterion that failed or could not be judged.
-    pub failures: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Totals {
-    pub batches: u64,
-    pub requests: u64,
-    pub completed: u64,
-    pub failed: u64,
-    pub success_pct: Option<f64>,
-    /// First batch's start to last batch's end (Unix ms), and the seconds between.
-    pub started_at: Option<i64>,
-    pub ended_at: Option<i64>,
-    pub total_seconds: Option<f64>,
-    /// Sum of the batches' processing times.
-    pub processing_seconds: Option<f64>,
-    /// `(completed + failed) / processing_seconds`.
-    pub throughput_rps: Option<f64>,
-    /// Failed requests of all batches by error code, most frequent first.
-    pub error_types: Vec<ErrorType>,
-}
-
-/// One batch of the report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BatchLine {
-    /// 1 for the first batch asked for.
-    pub index: u64,
-    pub batch_id: String,
-    pub status: String,
-    pub model: Option<String>,
-    pub requests: u64,
-    pub completed: u64,
-    pub failed: u64,
-    pub success_pct: Option<f64>,
-    pub started_at: Option<i64>,
-    pub ended_at: Option<i64>,
-    pub processing_seconds: Option<f64>,
-    pub throughput_rps: Option<f64>,
-    pub tokens_per_second: Option<f64>,
-    pub latency_p95_ms: Option<f64>,
-    pub vram_before_gb: Option<f64>,
-    pub vram_after_gb: Option<f64>,
-    pub vram_delta_gb: Option<f64>,
-    pub vram_peak_gb: Option<f64>,
-    pub model_reloads: u64,
-    pub error_types: Vec<ErrorType>,
-}
-
-/// Whether a criterion holds; `unknown` when a figure it needs is missing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Pass,
-    Fail,
-    Unknown,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    pub status: Status,
-    /// Set unless the criterion passed.
-    pub reason: Option<String>,
-}
-
-impl Verdict {
-    fn pass() -> Self {
-        Self { status: Status::Pass, reason: None }
-    }
-    fn fail(reason: String) -> Self {
-        Self { status: Status::Fail, reason: Some(reason) }
-    }
-    fn unknown(reason: String) -> Self {
-        Self { status: Status::Unknown, reason: Some(reason) }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VramAnalysis {
-    /// Always `GiB`: 1 GB here is [`BYTES_PER_GB`] bytes.
-    pub unit: String,
-    pub bytes_per_gb: f64,
-    /// `nvml`, `ollama_ps` (models' footprint only), `mixed`, or `null` without readings.
-    pub source: Option<String>,
-    /// The first batch's before, the last batch's after, and the difference.
-    pub start_gb: Option<f64>,
-    pub end_gb: Option<f64>,
-    pub delta_gb: Option<f64>,
-    /// Least-squares slope of each batch's after-VRAM over the batch index, GB per batch.
-    pub trend_gb_per_batch: Option<f64>,
-    /// Set when VRAM grew in every batch, even if by less than the threshold.
-    pub warning: Option<String>,
-    pub verdict: Verdict,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ThroughputAnalysis {
-    pub min_rps: Option<f64>,
-    pub max_rps: Option<f64>,
-    pub mean_rps: Option<f64>,
-    /// Sample standard deviation; `null` below two batches.
-    pub std_dev_rps: Option<f64>,
-    /// `(max − min) / max × 100`, the test plan's "Variance".
-    pub variance_pct: Option<f64>,
-    pub verdict: Verdict,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReloadAnalysis {
-    pub total: u64,
-    pub verdict: Verdict,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SuccessAnalysis {
-    /// Over all batches.
-    pub success_pct: Option<f64>,
-    /// The lowest batch's.
-    pub min_batch_success_pct: Option<f64>,
-    pub verdict: Verdict,
-}
 
 fn gb(bytes: Option<i64>) -> Option<f64> {
     bytes.map(|b| b as f64 / BYTES_PER_GB)
@@ -184,7 +29,7 @@ pub fn evaluate(batches: &[BatchMetrics], thresholds: Thresholds) -> MultiBatchR
             .filter_map(|v| v.reason.clone())
             .collect();
     MultiBatchReport {
-        object: "report.multi_batch".into(),
+        object: MultiBatchReport::OBJECT.into(),
         thresholds,
         pass: failures.is_empty() && !batches.is_empty(),
         failures,
@@ -396,8 +241,7 @@ fn success(lines: &[BatchLine], totals: &Totals, t: Thresholds) -> SuccessAnalys
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::batch::{Reloads, RequestFigures, Timing, Tokens};
-    use crate::report::vram::BatchVram;
+    use nightshift_shared::reports::{BatchVram, Reloads, RequestFigures, Status, Timing, Tokens};
 
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-6)
@@ -409,7 +253,7 @@ mod tests {
         let start = index * 10_000_000;
         let bytes = |gb: f64| (gb * BYTES_PER_GB).round() as i64;
         BatchMetrics {
-            object: "batch.metrics".into(),
+            object: BatchMetrics::OBJECT.into(),
             batch_id: id.into(),
             status: "completed".into(),
             model: Some("m".into()),

@@ -7,38 +7,8 @@
 //! - peak: the largest reading during the batch.
 
 use crate::store::read::GpuPoint;
-use serde::{Deserialize, Serialize};
+use nightshift_shared::reports::{BatchVram, GpuVram};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// One GPU's VRAM over one batch, in bytes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GpuVram {
-    pub host: String,
-    pub gpu: String,
-    pub name: String,
-    /// `nvml` (the whole GPU) or `ollama_ps` (the loaded models' footprint only).
-    pub source: String,
-    pub before_bytes: Option<i64>,
-    pub before_at: Option<i64>,
-    pub after_bytes: Option<i64>,
-    pub after_at: Option<i64>,
-    pub delta_bytes: Option<i64>,
-    pub peak_bytes: Option<i64>,
-    pub total_bytes: Option<i64>,
-}
-
-/// A batch's VRAM: each GPU, and the sums over the GPUs known both before and after.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BatchVram {
-    /// `nvml`, `ollama_ps`, `mixed`, or `null` when no reading covers the batch.
-    pub source: Option<String>,
-    pub before_bytes: Option<i64>,
-    pub after_bytes: Option<i64>,
-    pub delta_bytes: Option<i64>,
-    /// Sum of each GPU's peak.
-    pub peak_bytes: Option<i64>,
-    pub gpus: Vec<GpuVram>,
-}
 
 /// Computes the VRAM figures of a batch that ran from `start` to `end` (`None`: still running)
 /// from `points` sorted by time; `window` bounds how far outside the batch before/after are

@@ -2,12 +2,13 @@
 
 use super::no_batch;
 use crate::AppState;
-use crate::report::batch::{self, BatchMetrics};
+use crate::report::batch;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use nightshift_shared::http::ApiError;
 use nightshift_shared::http::CurrentOwner;
+use nightshift_shared::reports::BatchMetrics;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/batches/{batch_id}/metrics", get(metrics))

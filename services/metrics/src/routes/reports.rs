@@ -4,13 +4,13 @@
 
 use super::no_batch;
 use crate::AppState;
-use crate::report::batch;
-use crate::report::multi::{self, MultiBatchReport, Thresholds};
+use crate::report::{batch, multi};
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use nightshift_shared::http::ApiError;
 use nightshift_shared::http::CurrentOwner;
+use nightshift_shared::reports::{MultiBatchReport, Thresholds};
 
 /// Most batches one report may cover.
 pub const MAX_BATCHES: usize = 100;
