@@ -121,6 +121,7 @@ pub async fn standalone(args: StandaloneArgs, shutdown: CancellationToken) -> an
     let queue: Arc<dyn Queue> = Arc::new(LocalQueue::open(queue_pool, retention).await?);
 
     let backend = find_backend(&configs.worker, args.simulator).await?;
+    let configured_ollama = configs.worker.ollama_url.clone();
     if let Backend::Simulated(sim) = &backend {
         configs.worker.ollama_url = sim.url.clone();
     }
@@ -138,7 +139,7 @@ pub async fn standalone(args: StandaloneArgs, shutdown: CancellationToken) -> an
             .await?;
     let worker = Arc::new(nightshift_worker::Worker::new(&configs.worker, queue).await?);
 
-    announce(&gateway_listener, &metrics_listener, &backend, &configs.worker, &data_dir);
+    announce(&gateway_listener, &metrics_listener, &backend, &configured_ollama, &data_dir);
 
     let worker_stop = CancellationToken::new();
     let services_stop = CancellationToken::new();
@@ -244,7 +245,7 @@ fn announce(
     gateway: &TcpListener,
     metrics: &TcpListener,
     backend: &Backend,
-    worker: &nightshift_worker::Config,
+    configured_ollama: &str,
     data_dir: &Path,
 ) {
     let addr = |l: &TcpListener| l.local_addr().map_or("?".into(), |a| a.to_string());
@@ -254,7 +255,7 @@ fn announce(
         Backend::Simulated(sim) => format!(
             "SIMULATED Ollama (ollama-sim) at {}: no model runs, answers are synthetic. \
              Start Ollama at {} (OLLAMA_URL) for real completions",
-            sim.url, worker.ollama_url
+            sim.url, configured_ollama
         ),
     };
     eprintln!(
