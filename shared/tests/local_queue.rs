@@ -194,3 +194,28 @@ async fn a_purged_subject_is_never_delivered_and_a_second_consumer_is_refused() 
     let unknown = queue.publish(Outgoing::new("elsewhere.x", b"x".to_vec())).await;
     assert!(unknown.is_err(), "a subject no stream holds is refused");
 }
+
+#[tokio::test]
+async fn max_ack_pending_holds_messages_back_until_an_ack_frees_room() {
+    let fixture = Fixture::new();
+    let queue = fixture.open().await;
+    let mut spec = chunks_spec(Duration::from_secs(30));
+    spec.max_ack_pending = 1;
+    let consumer = queue.consumer(spec).await.unwrap();
+    queue.publish_all(vec![chunk("b", 0, "first"), chunk("b", 1, "second")]).await.unwrap();
+
+    let first = consumer.fetch(2, Duration::ZERO).await.unwrap();
+    assert_eq!(first.len(), 1, "one may be out at a time");
+    let waiting = {
+        let consumer = consumer.clone();
+        tokio::spawn(async move { consumer.fetch(2, Duration::from_secs(5)).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    first[0].ack().await.unwrap();
+    let second = waiting.await.unwrap();
+
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].payload.as_ref(), b"second");
+    assert!(started.elapsed() < Duration::from_secs(2), "the ack woke the fetch");
+}

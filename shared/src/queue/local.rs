@@ -128,6 +128,11 @@ impl ConsumerState {
         }
     }
 
+    /// Whether a fetch could take a message now.
+    fn can_take(&self) -> bool {
+        !self.ready.is_empty() && self.out.len() < self.max_ack_pending
+    }
+
     /// Puts back what is out past its deadline; returns the next deadline still ahead.
     fn requeue_expired(&mut self, now: Instant) -> Option<Instant> {
         let expired: Vec<i64> =
@@ -485,13 +490,13 @@ impl Consumer for LocalConsumer {
                 let notified = notify.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                // A publish between `take` and `enable` is caught by looking once more.
-                if !self
+                // A publish or an ack between `take` and `enable` is caught by looking once more.
+                if self
                     .queue
                     .inner
                     .consumers()
                     .get(self.stream)
-                    .is_some_and(|s| s.ready.is_empty())
+                    .is_some_and(ConsumerState::can_take)
                 {
                     continue;
                 }
@@ -517,6 +522,8 @@ impl LocalAcker {
         if let Some(state) = self.queue.inner.consumers().get_mut(self.stream) {
             state.out.remove(&self.seq);
             state.ready.remove(&self.seq);
+            // A fetch held back by max_ack_pending may go on.
+            state.notify.notify_waiters();
         }
         sqlx::query(
             "UPDATE messages SET acked_at = $2, payload = CASE WHEN $3 THEN payload ELSE x'' END
