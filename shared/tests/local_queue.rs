@@ -19,7 +19,7 @@ impl Fixture {
     }
 
     async fn open(&self) -> Arc<dyn Queue> {
-        let Db::Sqlite(pool) = Db::sqlite_file(&self.dir.path().join("queue.db"), 4).await.unwrap()
+        let Db::Sqlite(pool) = Db::sqlite_file(&self.dir.path().join("queue.db"), 1).await.unwrap()
         else {
             unreachable!()
         };

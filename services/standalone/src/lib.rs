@@ -113,7 +113,9 @@ pub async fn standalone(args: StandaloneArgs, shutdown: CancellationToken) -> an
         nightshift_gateway::store::Store::connect(&sqlite_args(&data_dir, "gateway.db")).await?;
     let metrics_store =
         nightshift_metrics::store::Store::connect(&sqlite_args(&data_dir, "metrics.db")).await?;
-    let Db::Sqlite(queue_pool) = Db::sqlite_file(&data_dir.join("queue.db"), 4).await? else {
+    // One connection: SQLite has one writer at a time anyway, and nearly every queue operation
+    // writes; connections contending for the lock would sleep in SQLite's busy handler.
+    let Db::Sqlite(queue_pool) = Db::sqlite_file(&data_dir.join("queue.db"), 1).await? else {
         anyhow::bail!("the queue's database is not SQLite");
     };
     let retention =

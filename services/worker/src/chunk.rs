@@ -5,7 +5,8 @@
 use crate::Worker;
 use crate::backend::Execution;
 use anyhow::Context;
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use nightshift_shared::measurements::{
     ChunkReport, ModelReload, OllamaTimingMs, RequestReport, SampleTrigger,
 };
@@ -97,28 +98,41 @@ async fn run(worker: &Worker, chunk: &ChunkMessage, delivered: u64) -> anyhow::R
         .filter(|&i| !finished.contains(&chunk.requests[i].line))
         .collect();
     let runs = todo.into_iter().map(|index| run_request(worker, chunk, index, received));
-    let mut running =
-        std::pin::pin!(futures::stream::iter(runs).buffer_unordered(worker.backend.concurrency().max()));
+    let mut running = std::pin::pin!(
+        futures::stream::iter(runs).buffer_unordered(worker.backend.concurrency().max())
+    );
     let mut group = Group::default();
     let mut requests = Vec::with_capacity(chunk.requests.len());
+    // A group is published while the requests keep running: a request future left unpolled
+    // could hold what the publish waits for (the standalone queue's database connection).
+    let mut publishing: Option<BoxFuture<'static, anyhow::Result<()>>> = None;
+    let mut running_done = false;
     loop {
-        let due = group.due();
-        let next = tokio::select! {
-            next = running.next() => next,
-            () = sleep_until(due), if due.is_some() => {
-                group.publish(worker, chunk).await?;
-                continue;
+        if publishing.is_none()
+            && (group.full() || (running_done || group.due_now()) && !group.is_empty())
+        {
+            publishing = Some(group.publish(worker, chunk)?);
+        }
+        if running_done && publishing.is_none() {
+            break;
+        }
+        let due = if publishing.is_none() { group.due() } else { None };
+        tokio::select! {
+            next = running.next(), if !running_done => match next {
+                Some(done) => {
+                    let (result, report) = done?;
+                    requests.push(report);
+                    group.push(result);
+                }
+                None => running_done = true,
+            },
+            published = in_flight(&mut publishing), if publishing.is_some() => {
+                publishing = None;
+                published?;
             }
-        };
-        let Some(done) = next else { break };
-        let (result, report) = done?;
-        requests.push(report);
-        group.push(result);
-        if group.full() {
-            group.publish(worker, chunk).await?;
+            () = sleep_until(due), if due.is_some() => {}
         }
     }
-    group.publish(worker, chunk).await?;
     Ok(ChunkReport {
         batch_id: chunk.batch_id.clone(),
         chunk_index: chunk.chunk_index,
@@ -152,11 +166,21 @@ impl Group {
         self.since.map(|since| since + GROUP_WAIT)
     }
 
-    /// Publishes the waiting results as one message and waits until it is durable.
-    async fn publish(&mut self, worker: &Worker, chunk: &ChunkMessage) -> anyhow::Result<()> {
-        if self.results.is_empty() {
-            return Ok(());
-        }
+    fn is_empty(&self) -> bool {
+        self.results.is_empty()
+    }
+
+    fn due_now(&self) -> bool {
+        self.due().is_some_and(|due| due <= Instant::now())
+    }
+
+    /// Takes the waiting results into one message; the future publishes it and resolves once
+    /// it is durable.
+    fn publish(
+        &mut self,
+        worker: &Worker,
+        chunk: &ChunkMessage,
+    ) -> anyhow::Result<BoxFuture<'static, anyhow::Result<()>>> {
         self.since = None;
         let lines: Vec<u32> = self.results.iter().map(|r| r.line).collect();
         let group = ResultGroup { results: std::mem::take(&mut self.results) };
@@ -164,7 +188,18 @@ impl Group {
         let message =
             Outgoing::new(subjects::result_subject(&chunk.batch_id, chunk.chunk_index), payload)
                 .with_id(ResultGroup::msg_id(&chunk.batch_id, &lines));
-        worker.queue.publish(message).await.context("publishing results")
+        let queue = worker.queue.clone();
+        Ok(async move { queue.publish(message).await.context("publishing results") }.boxed())
+    }
+}
+
+/// The publish in flight, if any (else never resolves).
+async fn in_flight(
+    publishing: &mut Option<BoxFuture<'static, anyhow::Result<()>>>,
+) -> anyhow::Result<()> {
+    match publishing {
+        Some(publish) => publish.await,
+        None => std::future::pending().await,
     }
 }
 
