@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Benchmarks the whole stack on this machine with nightshift-bench and records the figures.
 #
-#   scripts/bench.sh                    build release, measure every figure (about 3 minutes
-#                                       after the build), print the report, append it to
-#                                       BENCHMARKS.md with the machine, date and commit
+#   scripts/bench.sh                    build release, measure every figure on the distributed
+#                                       and the standalone deployment side by side, print the
+#                                       report, append it to BENCHMARKS.md with the machine,
+#                                       date and commit
 #   scripts/bench.sh --quick            small sizes: a smoke test of the bench, printed only
-#   scripts/bench.sh --only ceiling     any nightshift-bench flag passes through (--help lists them)
+#   scripts/bench.sh --only ceiling --deployments standalone
+#                                       any nightshift-bench flag passes through (--help lists them)
 #
-# Each figure gets its own Postgres database on BENCH_DATABASE_URL (default
+# Each distributed figure gets its own Postgres database on BENCH_DATABASE_URL (default
 # postgres://postgres@127.0.0.1:5432/postgres; dropped at the end) and its own nats-server
-# (NATS_SERVER_BIN, default /usr/sbin/nats-server) on a free port; nothing touches :4080/:4081
-# or the local NATS. Logs and per-batch timelines stay in target/bench/<timestamp>/.
+# (NATS_SERVER_BIN, default /usr/sbin/nats-server) on a free port; each standalone figure one
+# `nightshift standalone` on a temporary data directory. Nothing touches :4080/:4081 or the
+# local NATS. Logs and per-batch timelines stay in target/bench/<timestamp>/.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -20,7 +23,7 @@ for arg in "$@"; do [[ "$arg" == --quick ]] && quick=1; done
 
 echo "building release binaries..." >&2
 cargo build --release -q -p nightshift-gateway -p nightshift-worker -p nightshift-metrics \
-    -p ollama-sim -p nightshift-bench
+    -p nightshift -p ollama-sim -p nightshift-bench
 
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT

@@ -53,6 +53,43 @@ pub struct Config {
     /// Which figures to measure, comma-separated (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Figure>,
+
+    /// Which deployments to measure each figure on, comma-separated, side by side in one run.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = [Deployment::Distributed, Deployment::Standalone]
+    )]
+    pub deployments: Vec<Deployment>,
+}
+
+/// How Nightshift is deployed for a measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Deployment {
+    /// Gateway, metrics and N workers as separate processes on nats-server and Postgres.
+    Distributed,
+    /// One `nightshift standalone` process: in-process queue, SQLite files.
+    Standalone,
+}
+
+impl Deployment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Distributed => "distributed",
+            Self::Standalone => "standalone",
+        }
+    }
+
+    /// Workers and requests in flight per worker for a figure measured on `workers` ×
+    /// `concurrency` distributed: standalone runs one worker with as many in flight as all of
+    /// them together (at least one: its worker is always there).
+    pub fn shape(self, workers: usize, concurrency: usize) -> (usize, usize) {
+        match self {
+            Self::Distributed => (workers, concurrency),
+            Self::Standalone => (1, (workers * concurrency).max(1)),
+        }
+    }
 }
 
 /// The figures the bench can measure.
@@ -67,6 +104,14 @@ pub enum Figure {
 impl Config {
     pub fn wants(&self, figure: Figure) -> bool {
         self.only.is_empty() || self.only.contains(&figure)
+    }
+
+    /// The deployments asked for, each once, distributed first.
+    pub fn deployments(&self) -> Vec<Deployment> {
+        let mut deployments = self.deployments.clone();
+        deployments.sort();
+        deployments.dedup();
+        deployments
     }
 
     pub fn sizes(&self) -> Sizes {
@@ -126,5 +171,42 @@ impl Sizes {
             batch_limit: Duration::from_secs(120),
             ..Self::full()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("nightshift-bench").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn both_deployments_by_default_each_once_in_a_fixed_order() {
+        use Deployment::*;
+        assert_eq!(parse(&[]).deployments(), vec![Distributed, Standalone]);
+        assert_eq!(parse(&["--deployments", "standalone"]).deployments(), vec![Standalone]);
+        let both = parse(&["--deployments", "standalone,distributed,standalone"]);
+        assert_eq!(both.deployments(), vec![Distributed, Standalone]);
+        assert!(Config::try_parse_from(["nightshift-bench", "--deployments", "docker"]).is_err());
+    }
+
+    #[test]
+    fn standalone_runs_all_distributed_slots_in_one_worker() {
+        assert_eq!(Deployment::Distributed.shape(2, 32), (2, 32));
+        assert_eq!(Deployment::Standalone.shape(2, 32), (1, 64));
+        assert_eq!(Deployment::Standalone.shape(2, 4), (1, 8));
+        // Ingest has no workers distributed; standalone's worker is there anyway.
+        assert_eq!(Deployment::Distributed.shape(0, 1), (0, 1));
+        assert_eq!(Deployment::Standalone.shape(0, 1), (1, 1));
+    }
+
+    #[test]
+    fn only_still_selects_figures() {
+        let c = parse(&["--only", "ceiling,ingest"]);
+        assert!(c.wants(Figure::Ceiling) && c.wants(Figure::Ingest));
+        assert!(!c.wants(Figure::Efficiency) && !c.wants(Figure::Stability));
     }
 }

@@ -72,31 +72,16 @@ pub struct CpuUse {
 }
 
 impl CpuSnapshot {
-    /// Ticks of `procs`, and of the Postgres backends serving `database` (found by the process
-    /// title Postgres gives each backend, which names its database).
-    pub fn take(procs: &[&Proc], database: &str) -> Self {
-        let ticks = |pid: &str| {
-            let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            proc_ticks(&text)
-        };
+    /// Ticks of `procs`, and of the Postgres backends serving `database` if there is one (found
+    /// by the process title Postgres gives each backend, which names its database).
+    pub fn take(procs: &[&Proc], database: Option<&str>) -> Self {
         let mut procs: Vec<(String, Ticks)> = procs
             .iter()
-            .filter_map(|p| Some((p.name.clone(), ticks(&p.pid.to_string())?)))
+            .filter_map(|p| Some((p.name.clone(), pid_ticks(&p.pid.to_string())?)))
             .collect();
-        let backends = std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| {
-                let pid = entry.file_name().into_string().ok()?;
-                let title = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-                let title = String::from_utf8_lossy(&title);
-                (title.starts_with("postgres: ") && title.contains(database))
-                    .then(|| ticks(&pid))
-                    .flatten()
-            })
-            .sum();
-        procs.push((POSTGRES.to_owned(), backends));
+        if let Some(database) = database {
+            procs.push((POSTGRES.to_owned(), postgres_ticks(database)));
+        }
         let machine = std::fs::read_to_string("/proc/stat")
             .ok()
             .and_then(|t| machine_ticks(&t))
@@ -129,6 +114,28 @@ impl CpuSnapshot {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
+}
+
+/// Ticks of the Postgres backends serving `database`.
+fn postgres_ticks(database: &str) -> Ticks {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().into_string().ok()?;
+            let title = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let title = String::from_utf8_lossy(&title);
+            (title.starts_with("postgres: ") && title.contains(database))
+                .then(|| pid_ticks(&pid))
+                .flatten()
+        })
+        .sum()
+}
+
+/// utime and stime of process `pid`, if it still runs.
+fn pid_ticks(pid: &str) -> Option<Ticks> {
+    proc_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// utime and stime of a process from the text of `/proc/<pid>/stat`.

@@ -3,13 +3,15 @@
 //!
 //! # Layout
 //! - [`config`]: flags, and the sizes of a full or `--quick` run.
-//! - [`stack`]: a deployment of real release processes (nats-server, ollama-sim, gateway,
-//!   metrics, workers) on a fresh database; [`procs`]: those processes and their memory.
+//! - [`stack`]: a deployment of real release processes beside an ollama-sim: distributed
+//!   (nats-server, gateway, metrics, workers on a fresh database) or standalone (one
+//!   `nightshift standalone` on a fresh data directory); [`procs`]: processes and their memory.
 //! - [`scenarios`]: one module per figure; [`direct`]: the plain client that measures the
 //!   backend's capacity; [`input`]: batch input files.
 //! - [`api`]: the HTTP calls; [`timeline`]: a batch polled every 20 ms into stage moments;
 //!   [`logs`]: the gateway's own stage timings; [`cpu`]: where the CPU went.
-//! - [`stats`], [`tables`], [`report`]: the arithmetic and the markdown.
+//! - [`stats`], [`tables`], [`report`], [`sections`]: the arithmetic and the markdown, each
+//!   figure's deployments side by side.
 
 pub mod api;
 pub mod config;
@@ -20,21 +22,24 @@ pub mod logs;
 pub mod procs;
 pub mod report;
 pub mod scenarios;
+pub mod sections;
 pub mod stack;
 pub mod stats;
 pub mod tables;
 pub mod timeline;
 
-pub use config::{Config, Figure, Sizes};
+pub use config::{Config, Deployment, Figure, Sizes};
 pub use report::Report;
 
 use anyhow::Context;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Runs every figure asked for, each on a stack of its own, and returns the report. A figure
-/// that fails is reported as such; the others still run.
+/// Runs every figure asked for on every deployment asked for, each on a stack of its own, one
+/// deployment right after the other, and returns the report. A figure that fails is reported
+/// as such; the others still run.
 pub async fn run(config: Config) -> anyhow::Result<Report> {
-    stack::check_binaries(&config.bin_dir)?;
+    let deployments = config.deployments();
+    stack::check_binaries(&config.bin_dir, &deployments)?;
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let run_dir = config.run_dir.clone().unwrap_or_else(|| format!("target/bench/{stamp}").into());
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
@@ -54,20 +59,28 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     tracing::info!(run_dir = %run_dir.display(), quick = config.quick, "bench starting");
     let sizes = config.sizes();
     let started = Instant::now();
-    let mut report =
-        Report { quick: config.quick, load_before: load_average(), ..Report::default() };
-    if config.wants(Figure::Efficiency) {
-        report.efficiency = keep(scenarios::efficiency::run(&env, &sizes, config.workers).await);
+    let mut report = Report {
+        quick: config.quick,
+        deployments: deployments.clone(),
+        load_before: load_average(),
+        ..Report::default()
+    };
+    let (workers, ceiling_concurrency) = (config.workers, config.ceiling_concurrency);
+    // Each figure on each deployment back to back, so both see the machine in the same state.
+    for &d in deployments.iter().filter(|_| config.wants(Figure::Efficiency)) {
+        let e = scenarios::efficiency::run(&env, &sizes, d, workers).await;
+        report.efficiency.push((d, keep(e)));
     }
-    if config.wants(Figure::Ceiling) {
-        let c = config.ceiling_concurrency;
-        report.ceiling = keep(scenarios::ceiling::run(&env, &sizes, config.workers, c).await);
+    for &d in deployments.iter().filter(|_| config.wants(Figure::Ceiling)) {
+        let c = scenarios::ceiling::run(&env, &sizes, d, workers, ceiling_concurrency).await;
+        report.ceiling.push((d, keep(c)));
     }
-    if config.wants(Figure::Ingest) {
-        report.ingest = keep(scenarios::ingest::run(&env, &sizes).await);
+    for &d in deployments.iter().filter(|_| config.wants(Figure::Ingest)) {
+        report.ingest.push((d, keep(scenarios::ingest::run(&env, &sizes, d).await)));
     }
-    if config.wants(Figure::Stability) {
-        report.stability = keep(scenarios::stability::run(&env, &sizes, config.workers).await);
+    for &d in deployments.iter().filter(|_| config.wants(Figure::Stability)) {
+        let s = scenarios::stability::run(&env, &sizes, d, workers).await;
+        report.stability.push((d, keep(s)));
     }
     report.elapsed = started.elapsed();
     report.load_after = load_average();
@@ -77,7 +90,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
 
 /// A figure's outcome, with the cause chain of a failure.
 fn keep<T>(result: anyhow::Result<T>) -> report::Figure<T> {
-    Some(result.map_err(|e| format!("{e:#}")))
+    result.map_err(|e| format!("{e:#}"))
 }
 
 /// The 1, 5 and 15 minute load averages.

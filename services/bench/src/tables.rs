@@ -10,8 +10,8 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn new(header: &[&str]) -> Self {
-        Self { header: header.iter().map(|s| (*s).to_owned()).collect(), rows: Vec::new() }
+    pub fn new<S: AsRef<str>>(header: &[S]) -> Self {
+        Self { header: header.iter().map(|s| s.as_ref().to_owned()).collect(), rows: Vec::new() }
     }
 
     /// Adds a row; missing cells are left empty, extra ones dropped.

@@ -2,14 +2,14 @@
 //! keeps working as the services change.
 //!
 //! Needs what the other end-to-end tests need (the local Postgres, `nats-server`) plus the
-//! binaries of nightshift-gateway, -worker, -metrics and ollama-sim: `cargo test --workspace`
-//! builds them in `target/debug`; otherwise set NIGHTSHIFT_BIN_DIR.
+//! binaries of nightshift-gateway, -worker, -metrics, nightshift and ollama-sim:
+//! `cargo test --workspace` builds them in `target/debug`; otherwise set NIGHTSHIFT_BIN_DIR.
 
 use clap::Parser;
 use std::path::PathBuf;
 
-const BINARIES: [&str; 4] =
-    ["nightshift-gateway", "nightshift-worker", "nightshift-metrics", "ollama-sim"];
+const BINARIES: [&str; 5] =
+    ["nightshift-gateway", "nightshift-worker", "nightshift-metrics", "nightshift", "ollama-sim"];
 
 /// The first folder holding every binary: NIGHTSHIFT_BIN_DIR, then target/debug, target/release.
 fn bin_dir() -> PathBuf {
@@ -28,14 +28,16 @@ fn bin_dir() -> PathBuf {
         .unwrap_or_else(|| {
             panic!(
                 "no folder among {candidates:?} holds {BINARIES:?}: run `cargo build -p \
-                 nightshift-gateway -p nightshift-worker -p nightshift-metrics -p ollama-sim` \
-                 (or cargo test --workspace), or set NIGHTSHIFT_BIN_DIR"
+                 nightshift-gateway -p nightshift-worker -p nightshift-metrics -p nightshift -p \
+                 ollama-sim` (or cargo test --workspace), or set NIGHTSHIFT_BIN_DIR"
             )
         })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quick_mode_measures_every_figure_and_renders_the_report() {
+async fn quick_mode_measures_every_figure_on_both_deployments_and_renders_the_report() {
+    use nightshift_bench::Deployment::{Distributed, Standalone};
+    use nightshift_bench::report::on;
     let run_dir = tempfile::tempdir().unwrap();
     let database = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -55,18 +57,24 @@ async fn quick_mode_measures_every_figure_and_renders_the_report() {
 
     let markdown = report.markdown();
     assert!(!report.any_failed(), "a figure failed:\n{markdown}");
-    let efficiency = report.efficiency.as_ref().unwrap().as_ref().unwrap();
-    assert!(efficiency.ratio().is_some_and(|r| r > 0.0), "{markdown}");
-    let ceiling = report.ceiling.as_ref().unwrap().as_ref().unwrap();
-    assert_eq!(ceiling.run.total(), 2_000);
-    assert!(ceiling.run.moments.completed.is_some(), "{markdown}");
-    let ingest = report.ingest.as_ref().unwrap().as_ref().unwrap();
-    assert!(ingest.large.peak_mib() > 0.0 && ingest.large.bytes > 4_000_000, "{markdown}");
-    let stability = report.stability.as_ref().unwrap().as_ref().unwrap();
-    assert_eq!(stability.rates().len(), 5);
-    assert!(stability.variance_pct().is_some(), "{markdown}");
+    for deployment in [Distributed, Standalone] {
+        let efficiency = on(&report.efficiency, deployment).unwrap();
+        assert!(efficiency.ratio().is_some_and(|r| r > 0.0), "{markdown}");
+        let ceiling = on(&report.ceiling, deployment).unwrap();
+        assert_eq!(ceiling.run.total(), 2_000);
+        assert_eq!(ceiling.workers * ceiling.worker_concurrency, 64, "{markdown}");
+        assert!(ceiling.run.moments.completed.is_some(), "{markdown}");
+        let ingest = on(&report.ingest, deployment).unwrap();
+        assert!(ingest.large.peak_mib() > 0.0 && ingest.large.bytes > 4_000_000, "{markdown}");
+        let stability = on(&report.stability, deployment).unwrap();
+        assert_eq!(stability.rates().len(), 5);
+        assert!(stability.variance_pct().is_some(), "{markdown}");
+    }
+    // Standalone is one process: no nats-server, its memory is the process's.
+    let stability = on(&report.stability, Standalone).unwrap();
+    assert_eq!(stability.services(), ["nightshift"], "{markdown}");
     for row in ["| 1 | efficiency", "| 2 | pipeline ceiling", "| 3 | ingest", "| 4 | stability"] {
         assert!(markdown.contains(row), "no {row:?} row in:\n{markdown}");
     }
-    assert!(markdown.contains("standalone mode does not exist yet"));
+    assert!(markdown.contains("| # | figure | distributed | standalone | target |"), "{markdown}");
 }

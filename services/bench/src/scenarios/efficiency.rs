@@ -2,7 +2,7 @@
 //! pipeline gets out of the same backend, side by side.
 
 use super::{BatchRun, run_batch};
-use crate::config::Sizes;
+use crate::config::{Deployment, Sizes};
 use crate::direct::{DirectRun, saturate};
 use crate::stack::{Env, SimSpec, Stack, StackSpec};
 
@@ -23,13 +23,19 @@ impl Efficiency {
     }
 }
 
-pub async fn run(env: &Env, sizes: &Sizes, workers: usize) -> anyhow::Result<Efficiency> {
+pub async fn run(
+    env: &Env,
+    sizes: &Sizes,
+    deployment: Deployment,
+    workers: usize,
+) -> anyhow::Result<Efficiency> {
     let workers = workers.max(1);
     let slots = sizes.efficiency_slots;
     // The same number of requests in flight as the direct client: one per slot.
-    let worker_concurrency = slots.div_ceil(workers);
+    let (workers, worker_concurrency) = deployment.shape(workers, slots.div_ceil(workers));
     let spec = StackSpec {
         name: "efficiency".into(),
+        deployment,
         sim: SimSpec { parallel: slots, latency_ms: sizes.efficiency_latency_ms, max_queue: 512 },
         workers,
         worker_concurrency,
@@ -54,7 +60,7 @@ async fn measure(
     sizes: &Sizes,
     stack: &mut Stack,
 ) -> anyhow::Result<(DirectRun, BatchRun)> {
-    let input = env.run_dir.join("efficiency.jsonl");
+    let input = env.run_dir.join(format!("efficiency-{}.jsonl", stack.deployment.as_str()));
     crate::input::write_file(&input, sizes.efficiency_requests, None)?;
     tracing::info!(requests = sizes.efficiency_requests, "efficiency: direct client");
     let direct =

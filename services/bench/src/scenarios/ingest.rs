@@ -1,8 +1,12 @@
 //! Ingest: upload and validate a large file, and a tenth of it, on a gateway with no workers;
 //! the gateway's peak memory in each phase shows whether memory grows with the file.
+//!
+//! Standalone's worker cannot be left out: its backend takes an hour per request, so it holds
+//! at most its prefetched chunks and records nothing while the gateway ingests. Its memory is
+//! the one process's, gateway, worker and metrics together.
 
 use crate::api::Gateway;
-use crate::config::Sizes;
+use crate::config::{Deployment, Sizes};
 use crate::logs::GatewayTimings;
 use crate::procs::Memory;
 use crate::stack::{Env, SimSpec, Stack, StackSpec};
@@ -40,12 +44,17 @@ pub struct Ingest {
     pub large: IngestRun,
 }
 
-pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Ingest> {
+/// Long enough that no request of the figure is answered while it is measured.
+const NEVER_MS: u64 = 3_600_000;
+
+pub async fn run(env: &Env, sizes: &Sizes, deployment: Deployment) -> anyhow::Result<Ingest> {
+    let (workers, worker_concurrency) = deployment.shape(0, 1);
     let spec = StackSpec {
         name: "ingest".into(),
-        sim: SimSpec { parallel: 1, latency_ms: 0, max_queue: 16 },
-        workers: 0,
-        worker_concurrency: 1,
+        deployment,
+        sim: SimSpec { parallel: 1, latency_ms: NEVER_MS, max_queue: 16 },
+        workers,
+        worker_concurrency,
         metrics: false,
     };
     let mut stack = Stack::start(env, &spec).await?;
@@ -60,7 +69,7 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<Ingest> {
 }
 
 async fn one(env: &Env, sizes: &Sizes, stack: &mut Stack, lines: u64) -> anyhow::Result<IngestRun> {
-    let input = env.run_dir.join(format!("ingest-{lines}.jsonl"));
+    let input = env.run_dir.join(format!("ingest-{}-{lines}.jsonl", stack.deployment.as_str()));
     let bytes = crate::input::write_file(&input, lines, Some(sizes.ingest_line_bytes))?;
     tracing::info!(lines, mb = bytes as f64 / 1e6, "ingest: upload and validate");
     let gateway = Gateway::new(env.http.clone(), &stack.gateway_url);

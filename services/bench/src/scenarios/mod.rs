@@ -55,15 +55,17 @@ pub async fn run_batch(
     let file = gateway.upload(input).await?;
     let upload = started.elapsed();
     let base = sim_state(http, &stack.sim_url).await?.counters.completed;
-    let cpu_before = CpuSnapshot::take(&stack.all_procs(), &stack.database);
+    let cpu_before = CpuSnapshot::take(&stack.all_procs(), stack.database_name());
     let created = Instant::now();
     let batch = gateway.create_batch(&file.id).await?;
     let sim = Some((http, stack.sim_url.as_str(), base));
     let (samples, batch) = watch(&gateway, sim, &batch.id, created, limit, |_| false)
         .await
         .with_context(|| format!("running batch {}", batch.id))?;
-    let cpu = cpu_before
-        .used_until(&CpuSnapshot::take(&stack.all_procs(), &stack.database), created.elapsed());
+    let cpu = cpu_before.used_until(
+        &CpuSnapshot::take(&stack.all_procs(), stack.database_name()),
+        created.elapsed(),
+    );
     anyhow::ensure!(
         batch.status == BatchStatus::Completed && batch.request_counts.failed == 0,
         "batch {} ended {} with {} of {} requests failed (see {})",

@@ -2,7 +2,7 @@
 //! the throughput variance across batches as the test plan computes it.
 
 use super::{BatchRun, run_batch};
-use crate::config::Sizes;
+use crate::config::{Deployment, Sizes};
 use crate::procs::Memory;
 use crate::stack::{Env, SimSpec, Stack, StackSpec};
 use std::time::Duration;
@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct Stability {
     pub slots: usize,
     pub latency_ms: u64,
+    pub workers: usize,
+    pub worker_concurrency: usize,
     pub runs: Vec<BatchRun>,
     /// Each service's memory after each batch, in batch order.
     pub memory: Vec<Vec<(String, Memory)>>,
@@ -57,19 +59,26 @@ impl Stability {
 }
 
 /// The process name nats-server's memory is read under.
-const NATS: &str = "nats-server";
+pub const NATS: &str = "nats-server";
 
-pub async fn run(env: &Env, sizes: &Sizes, workers: usize) -> anyhow::Result<Stability> {
+pub async fn run(
+    env: &Env,
+    sizes: &Sizes,
+    deployment: Deployment,
+    workers: usize,
+) -> anyhow::Result<Stability> {
     let workers = workers.max(1);
     let slots = sizes.stability_slots;
+    let (workers, worker_concurrency) = deployment.shape(workers, slots.div_ceil(workers));
     let spec = StackSpec {
         name: "stability".into(),
+        deployment,
         sim: SimSpec { parallel: slots, latency_ms: sizes.stability_latency_ms, max_queue: 512 },
         workers,
-        worker_concurrency: slots.div_ceil(workers),
+        worker_concurrency,
         metrics: true,
     };
-    let input = env.run_dir.join("stability.jsonl");
+    let input = env.run_dir.join(format!("stability-{}.jsonl", deployment.as_str()));
     crate::input::write_file(&input, sizes.stability_requests, None)?;
     let mut stack = Stack::start(env, &spec).await?;
     let result = measure(env, sizes, &mut stack, &input).await;
@@ -79,6 +88,8 @@ pub async fn run(env: &Env, sizes: &Sizes, workers: usize) -> anyhow::Result<Sta
     Ok(Stability {
         slots,
         latency_ms: sizes.stability_latency_ms,
+        workers,
+        worker_concurrency,
         runs,
         memory,
         report_variance_pct,
