@@ -13,6 +13,7 @@
 //! - [`config`]: connection settings every service flattens into its own config.
 //! - [`db`]: one handle on Postgres or SQLite, and the macro that runs a statement on either.
 //! - [`telemetry`]: tracing setup, done once per process.
+//! - [`process`]: start-up settings of long-running services (the allocator's arenas).
 //!
 //! No business logic lives here: only the shapes the services exchange.
 
@@ -24,6 +25,7 @@ pub mod jetstream;
 pub mod measurements;
 pub mod messages;
 pub mod openai;
+pub mod process;
 pub mod queue;
 pub mod reports;
 pub mod subjects;

@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    nightshift_shared::process::limit_malloc_arenas();
     let config = Config::parse();
     nightshift_shared::telemetry::init("gateway");
     let shutdown = CancellationToken::new();

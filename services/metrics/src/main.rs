@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    nightshift_shared::process::limit_malloc_arenas();
     let config = Config::parse();
     nightshift_shared::telemetry::init("metrics");
     let shutdown = CancellationToken::new();

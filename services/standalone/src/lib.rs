@@ -110,9 +110,9 @@ pub async fn standalone(args: StandaloneArgs, shutdown: CancellationToken) -> an
         .with_context(|| format!("reading the data directory {}", args.data_dir.display()))?;
 
     let gateway_store =
-        nightshift_gateway::store::Store::connect(&sqlite_args(&data_dir, "gateway.db")).await?;
+        nightshift_gateway::store::Store::connect(&sqlite_args(&data_dir, "gateway.db", 4)).await?;
     let metrics_store =
-        nightshift_metrics::store::Store::connect(&sqlite_args(&data_dir, "metrics.db")).await?;
+        nightshift_metrics::store::Store::connect(&sqlite_args(&data_dir, "metrics.db", 2)).await?;
     // One connection: SQLite has one writer at a time anyway, and nearly every queue operation
     // writes; connections contending for the lock would sleep in SQLite's busy handler.
     let Db::Sqlite(queue_pool) = Db::sqlite_file(&data_dir.join("queue.db"), 1).await? else {
@@ -182,9 +182,12 @@ fn settle(done: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::R
     done.map_err(|e| anyhow::Error::new(e).context("a service task panicked"))?
 }
 
-fn sqlite_args(dir: &Path, file: &str) -> DatabaseArgs {
+/// A SQLite database in the data directory. Few connections: SQLite writes one at a time, and
+/// each connection is a thread with its own page cache (up to 2 MiB), so more of them buy
+/// memory, not speed.
+fn sqlite_args(dir: &Path, file: &str, connections: u32) -> DatabaseArgs {
     let url = format!("sqlite://{}", dir.join(file).display());
-    DatabaseArgs { database_url: SecretString::from(url), database_max_connections: 8 }
+    DatabaseArgs { database_url: SecretString::from(url), database_max_connections: connections }
 }
 
 async fn bind(addr: SocketAddr, variable: &str) -> anyhow::Result<TcpListener> {
