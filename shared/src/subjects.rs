@@ -51,6 +51,11 @@ pub fn chunk_msg_id(batch_id: &str, chunk_index: u32) -> String {
     format!("{batch_id}.{chunk_index}")
 }
 
+/// Every result subject of `batch_id`, as a wildcard.
+pub fn results_of_batch(batch_id: &str) -> String {
+    format!("{RESULTS_SUBJECT_PREFIX}.{batch_id}.>")
+}
+
 /// Subject the results of one chunk are published on.
 pub fn result_subject(batch_id: &str, chunk_index: u32) -> String {
     format!("{RESULTS_SUBJECT_PREFIX}.{batch_id}.{chunk_index}")

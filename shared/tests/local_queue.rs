@@ -176,6 +176,15 @@ async fn results_stay_readable_after_their_ack_and_control_keeps_the_last_state(
     queue.publish(Outgoing::new(control.clone(), b"\"expired\"".to_vec())).await.unwrap();
     let last = queue.last_on_subject(subjects::CONTROL_STREAM, &control).await.unwrap();
     assert_eq!(last.unwrap().as_ref(), b"\"expired\"");
+
+    // A finished batch's results go, acknowledged or not, and no other batch's.
+    let other = subjects::result_subject("b2", 0);
+    queue.publish(Outgoing::new(other.clone(), b"kept".to_vec())).await.unwrap();
+    queue.publish(Outgoing::new(subject.clone(), b"r3".to_vec())).await.unwrap();
+    queue.purge_subject(subjects::RESULTS_STREAM, &subjects::results_of_batch("b")).await.unwrap();
+    assert!(queue.read_subject(subjects::RESULTS_STREAM, &subject).await.unwrap().is_empty());
+    assert_eq!(queue.read_subject(subjects::RESULTS_STREAM, &other).await.unwrap().len(), 1);
+    assert_eq!(payloads(&results, 10).await, vec![("kept".to_owned(), 1)]);
 }
 
 #[tokio::test]

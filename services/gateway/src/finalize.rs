@@ -101,6 +101,11 @@ pub async fn finalize(state: &AppState, batch: &BatchRow) -> anyhow::Result<()> 
         )
         .await?;
     if ended {
+        // The results are in the files now; the stream need not keep them for their window.
+        let results = subjects::results_of_batch(&batch.id);
+        if let Err(e) = state.queue.purge_subject(subjects::RESULTS_STREAM, &results).await {
+            tracing::warn!(error = %e, "purging the batch's results; they expire with the stream's window");
+        }
         state.metrics.batches_ended.with_label_values(&[status.as_str()]).inc();
         crate::events::emit(state, &batch.id).await;
         tracing::info!(

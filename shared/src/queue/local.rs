@@ -381,11 +381,20 @@ impl Queue for LocalQueue {
         subject: &'a str,
     ) -> BoxFuture<'a, QueueResult<()>> {
         async move {
+            // `a.b.>` holds every subject under `a.b.`: compared as a prefix, not with LIKE,
+            // whose `_` would match any character of a batch id.
+            let (exact, prefix) = match subject.strip_suffix('>') {
+                Some(prefix) if prefix.ends_with('.') => (None, Some(prefix)),
+                _ => (Some(subject), None),
+            };
             let seqs: Vec<i64> = sqlx::query_scalar(
-                "UPDATE messages SET acked_at = $2, payload = x''
-                 WHERE subject = $1 AND acked_at IS NULL RETURNING seq",
+                "UPDATE messages SET acked_at = COALESCE(acked_at, $3), payload = x''
+                 WHERE (subject = $1 OR substr(subject, 1, length($2)) = $2)
+                   AND length(payload) > 0
+                 RETURNING seq",
             )
-            .bind(subject)
+            .bind(exact)
+            .bind(prefix)
             .bind(unix_ms())
             .fetch_all(&self.inner.db)
             .await

@@ -7,7 +7,7 @@
 //!   delay, terminal acks for poison, and redelivery with a delivery count after the ack wait;
 //! - the messages still held on one subject (a redelivered chunk's earlier results) and the last
 //!   one (a batch's control state);
-//! - purging a subject (a finished batch's unconsumed chunks).
+//! - purging subjects (a finished batch's unconsumed chunks and its results).
 //!
 //! [`nats::JetStreamQueue`] maps each onto JetStream; [`local::LocalQueue`] implements the same
 //! semantics for one process (see its docs for what it does not do).
@@ -118,7 +118,8 @@ pub trait Queue: Send + Sync + 'static {
         subject: &'a str,
     ) -> BoxFuture<'a, QueueResult<Vec<Bytes>>>;
 
-    /// Drops every message on `subject` that no consumer has acknowledged.
+    /// Drops every message held on `subject` (`a.b.>`: on every subject under `a.b.`), whether
+    /// or not a consumer acknowledged it.
     fn purge_subject<'a>(
         &'a self,
         stream: &'static str,
