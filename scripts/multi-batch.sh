@@ -68,6 +68,9 @@ else
         sleep 0.1
     done
     ready || { echo "Nightshift is not ready after 30 s; see $out/nightshift.log" >&2; exit 2; }
+    # The worker samples VRAM every WORKER_GPU_SAMPLE_SECS (1 s): let a first sample reach the
+    # metrics service, so batch one has a "before" reading.
+    sleep 2
     sed -n '/^Nightshift standalone/,/^  data:/p' "$out/nightshift.log"
 fi
 
