@@ -24,7 +24,7 @@ struct Wait {
 
 impl LocalConsumer {
     /// Moves up to `max` ready messages out; `Err` says when to look again.
-    fn take(&self, max: usize) -> Result<Vec<(i64, i64)>, Wait> {
+    fn take(&self, max: usize) -> Result<Vec<i64>, Wait> {
         let mut consumers = self.queue.inner.consumers();
         let Some(state) = consumers.get_mut(self.stream) else {
             return Err(Wait { notify: Arc::new(Notify::new()), next_due: None });
@@ -32,27 +32,24 @@ impl LocalConsumer {
         let now = Instant::now();
         let next_deadline = state.requeue_expired(now);
         let room = state.max_ack_pending.saturating_sub(state.out.len()).min(max);
-        let taken: Vec<i64> = state.ready.keys().take(room).copied().collect();
+        let taken: Vec<i64> = state.ready.iter().take(room).copied().collect();
         if taken.is_empty() {
             return Err(Wait { notify: state.notify.clone(), next_due: next_deadline });
         }
         let deadline = now + state.ack_wait;
-        Ok(taken
-            .into_iter()
-            .filter_map(|seq| {
-                let delivered = state.ready.remove(&seq)? + 1;
-                state.out.insert(seq, (deadline, delivered));
-                Some((seq, delivered))
-            })
-            .collect())
+        for seq in &taken {
+            state.ready.remove(seq);
+            state.out.insert(*seq, deadline);
+        }
+        Ok(taken)
     }
 
-    async fn load(&self, taken: Vec<(i64, i64)>) -> QueueResult<Vec<Delivery>> {
+    async fn load(&self, taken: Vec<i64>) -> QueueResult<Vec<Delivery>> {
         let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
             "UPDATE messages SET delivered = delivered + 1 WHERE acked_at IS NULL AND seq IN (",
         );
         let mut list = query.separated(", ");
-        for (seq, _) in &taken {
+        for seq in &taken {
             list.push_bind(*seq);
         }
         query.push(") RETURNING seq, subject, payload, delivered");
@@ -63,7 +60,7 @@ impl LocalConsumer {
             .map_err(|e| QueueError::backend("delivering", e))?;
         // RETURNING gives no order; deliveries go out in publish order.
         let order: HashMap<i64, usize> =
-            taken.iter().enumerate().map(|(i, (seq, _))| (*seq, i)).collect();
+            taken.iter().enumerate().map(|(i, seq)| (*seq, i)).collect();
         let mut rows: Vec<(i64, String, Vec<u8>, i64)> =
             rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
         rows.sort_by_key(|(seq, ..)| order.get(seq).copied().unwrap_or(usize::MAX));
@@ -149,15 +146,15 @@ impl LocalAcker {
 
     fn delay(&self, until: Option<Instant>) {
         if let Some(state) = self.queue.inner.consumers().get_mut(self.stream)
-            && let Some((_, delivered)) = state.out.get(&self.seq).copied()
+            && state.out.contains_key(&self.seq)
         {
             match until {
                 Some(until) => {
-                    state.out.insert(self.seq, (until, delivered));
+                    state.out.insert(self.seq, until);
                 }
                 None => {
                     state.out.remove(&self.seq);
-                    state.ready.insert(self.seq, delivered);
+                    state.ready.insert(self.seq);
                     state.notify.notify_waiters();
                 }
             }

@@ -2,9 +2,9 @@
 //!
 //! Every message is a row (`messages`) written before its publish returns; a consumer's state is
 //! an index in memory rebuilt from the rows on start: which messages are ready, which are out
-//! with a deadline, how often each was delivered (persisted, so a redelivery after a crash says
-//! so and the worker skips requests already done). Acks and naks act on the index at once and
-//! are written through, so a crash redelivers at most what was out.
+//! with a deadline. How often each was delivered is counted in its row, so a redelivery after a
+//! crash says so and the worker skips requests already done. Acks and naks act on the index at
+//! once and are written through, so a crash redelivers at most what was out.
 //!
 //! Same semantics as the JetStream streams in [`crate::jetstream`]: the chunk queue drops a
 //! message once acknowledged (its row stays, empty, for the de-duplication window), results are
@@ -25,7 +25,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -109,10 +109,10 @@ struct ConsumerState {
     durable: Option<&'static str>,
     ack_wait: Duration,
     max_ack_pending: usize,
-    /// Sequence to delivery count, in publish order.
-    ready: BTreeMap<i64, i64>,
-    /// Sequence to (redeliver at, delivery count).
-    out: HashMap<i64, (Instant, i64)>,
+    /// Sequences ready to go out, in publish order. (Delivery counts live in the rows.)
+    ready: BTreeSet<i64>,
+    /// Sequences out, and when each is delivered again unless settled.
+    out: HashMap<i64, Instant>,
     notify: Arc<Notify>,
 }
 
@@ -122,7 +122,7 @@ impl ConsumerState {
             durable: None,
             ack_wait: Duration::from_secs(30),
             max_ack_pending: usize::MAX,
-            ready: BTreeMap::new(),
+            ready: BTreeSet::new(),
             out: HashMap::new(),
             notify: Arc::new(Notify::new()),
         }
@@ -135,14 +135,14 @@ impl ConsumerState {
 
     /// Puts back what is out past its deadline; returns the next deadline still ahead.
     fn requeue_expired(&mut self, now: Instant) -> Option<Instant> {
-        let expired: Vec<i64> =
-            self.out.iter().filter(|(_, (at, _))| *at <= now).map(|(seq, _)| *seq).collect();
-        for seq in expired {
-            if let Some((_, delivered)) = self.out.remove(&seq) {
-                self.ready.insert(seq, delivered);
+        self.out.retain(|&seq, &mut at| {
+            let expired = at <= now;
+            if expired {
+                self.ready.insert(seq);
             }
-        }
-        self.out.values().map(|(at, _)| *at).min()
+            !expired
+        });
+        self.out.values().min().copied()
     }
 }
 
@@ -185,16 +185,15 @@ impl LocalQueue {
         for spec in STREAMS.iter().filter(|s| s.kind != Kind::LastPerSubject) {
             consumers.insert(spec.name, ConsumerState::new());
         }
-        let rows = sqlx::query(
-            "SELECT seq, stream, delivered FROM messages WHERE acked_at IS NULL ORDER BY seq",
-        )
-        .fetch_all(&db)
-        .await
-        .map_err(|e| QueueError::backend("loading pending messages", e))?;
+        let rows =
+            sqlx::query("SELECT seq, stream FROM messages WHERE acked_at IS NULL ORDER BY seq")
+                .fetch_all(&db)
+                .await
+                .map_err(|e| QueueError::backend("loading pending messages", e))?;
         for row in rows {
             let stream: String = row.get(1);
             if let Some(state) = consumers.get_mut(stream.as_str()) {
-                state.ready.insert(row.get(0), row.get(2));
+                state.ready.insert(row.get(0));
             }
         }
         let inner = Inner {
@@ -249,7 +248,7 @@ impl LocalQueue {
         let mut consumers = self.inner.consumers();
         for (stream, seq) in added {
             if let Some(state) = consumers.get_mut(stream) {
-                state.ready.insert(seq, 0);
+                state.ready.insert(seq);
                 state.notify.notify_waiters();
             }
         }
