@@ -17,6 +17,11 @@ use sqlx::sqlite::{
 use std::str::FromStr;
 use std::time::Duration;
 
+/// How long a statement waits for a Postgres connection. While the server is down, a new
+/// connection is refused and sqlx retries until this passes: it bounds how long an API call takes
+/// to answer 503 during an outage. A busy pool hands connections back in milliseconds.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A pool on one of the two supported databases.
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -69,7 +74,7 @@ impl Db {
                 }
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
                     .connect(url)
                     .await
                     .context("connecting to Postgres (DATABASE_URL)")?;

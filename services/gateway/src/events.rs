@@ -28,9 +28,20 @@ pub async fn emit_row(state: &AppState, batch: &BatchRow) {
         metadata: batch.metadata.as_ref().map(|m| m.0.clone()),
     };
     let Ok(payload) = serde_json::to_vec(&event) else { return };
-    if let Err(e) = state.queue.publish(Outgoing::new(TELEMETRY_BATCHES, payload)).await {
-        tracing::warn!(batch_id = %batch.id, error = %e, "batch event not published");
+    let publish = state.queue.publish(Outgoing::new(TELEMETRY_BATCHES, payload));
+    match tokio::time::timeout(crate::ingest::SIGNAL_TIMEOUT, publish).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(batch_id = %batch.id, error = %e, "batch event not published"),
+        Err(_) => {
+            tracing::warn!(batch_id = %batch.id, "batch event not published: the queue did not take it in time")
+        }
     }
+}
+
+/// [`emit_row`] without waiting for it: an API call answers even while the queue is unreachable.
+pub fn emit_row_detached(state: &AppState, batch: &BatchRow) {
+    let (state, batch) = (state.clone(), batch.clone());
+    state.ingest.clone().spawn_tracked(async move { emit_row(&state, &batch).await });
 }
 
 fn now_ms() -> i64 {

@@ -28,6 +28,8 @@ const RENEW_EVERY: Duration = Duration::from_secs(10);
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Chunks published (and acknowledged by the queue) per round, between two records of progress.
 const PUBLISH_WINDOW: usize = 64;
+/// Longest a control signal or a lifecycle event waits for the queue (it may be unreachable).
+pub const SIGNAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Uploads older than this that never finished belong to a dead gateway.
 const STALE_UPLOAD_SECS: i64 = 3600;
 
@@ -79,6 +81,12 @@ impl Ingest {
                 }
             }
         });
+    }
+
+    /// Runs `work` in the background, tracked: shutdown waits for it. For what an API call
+    /// starts but must not wait on (publishing to a queue that may be unreachable).
+    pub fn spawn_tracked(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tracker.spawn(work);
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -372,14 +380,22 @@ fn line_number(line: &Line<'_>) -> u64 {
 }
 
 /// Tells workers, through the control stream, that a batch's unstarted requests must not run.
+/// Bounded by [`SIGNAL_TIMEOUT`]: the sweeper signals again every round until the batch ends.
 pub async fn signal_control(state: &AppState, id: &str, control: BatchControl) {
     let value = match serde_json::to_vec(&control) {
         Ok(v) => v,
         Err(e) => return tracing::error!(error = %e, "encoding control"),
     };
-    let published = state.queue.publish(Outgoing::new(subjects::control_subject(id), value)).await;
-    if let Err(e) = published {
-        tracing::warn!(batch_id = id, error = %e, "could not signal workers; the sweeper retries");
+    let publish = state.queue.publish(Outgoing::new(subjects::control_subject(id), value));
+    match tokio::time::timeout(SIGNAL_TIMEOUT, publish).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(batch_id = id, error = %e, "could not signal workers; the sweeper retries")
+        }
+        Err(_) => tracing::warn!(
+            batch_id = id,
+            "the queue did not take the signal in time; the sweeper retries"
+        ),
     }
 }
 

@@ -4,12 +4,12 @@ use super::Page;
 use super::files::no_such_file;
 use crate::AppState;
 use crate::store::{NewBatch, now};
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use nightshift_shared::http::ApiError;
 use nightshift_shared::http::CurrentOwner;
+use nightshift_shared::http::extract::{ApiBody, ApiPath, ApiQuery};
 use nightshift_shared::messages::BatchControl;
 use nightshift_shared::openai::{Batch, BatchStatus, Endpoint, List};
 use serde_json::Value;
@@ -32,9 +32,12 @@ pub fn routes() -> Router<AppState> {
 async fn create(
     State(state): State<AppState>,
     CurrentOwner(owner): CurrentOwner,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<Json<Batch>, ApiError> {
     let request = CreateBatch::parse(&body)?;
+    if request.input_file_id.contains('\0') {
+        return Err(no_such_file(&request.input_file_id));
+    }
     let file = state
         .store
         .get_file(&owner.0, &request.input_file_id)
@@ -63,7 +66,7 @@ async fn create(
     };
     let row = state.store.insert_batch(&new).await?;
     state.metrics.batches_created.inc();
-    crate::events::emit_row(&state, &row).await;
+    crate::events::emit_row_detached(&state, &row);
     tracing::info!(batch_id = %row.id, input_file_id = %row.input_file_id, "batch created");
     state.ingest.start(state.clone(), row.id.clone());
     Ok(Json(row.to_object()))
@@ -142,6 +145,12 @@ fn parse_metadata(
     }
     m.iter()
         .map(|(k, v)| {
+            if k.contains('\0') || v.as_str().is_some_and(|v| v.contains('\0')) {
+                return Err(bad(format!(
+                    "Invalid 'metadata': the pair {} holds a NUL character.",
+                    Value::String(k.clone())
+                )));
+            }
             if k.chars().count() > MAX_METADATA_KEY {
                 return Err(bad(format!(
                     "Invalid 'metadata': key '{k}' is longer than {MAX_METADATA_KEY} characters."
@@ -161,7 +170,7 @@ fn parse_metadata(
 async fn retrieve(
     State(state): State<AppState>,
     CurrentOwner(owner): CurrentOwner,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Batch>, ApiError> {
     let row = state.store.get_batch(&owner.0, &id).await?.ok_or_else(|| no_such_batch(&id))?;
     Ok(Json(row.to_object()))
@@ -170,7 +179,7 @@ async fn retrieve(
 async fn list(
     State(state): State<AppState>,
     CurrentOwner(owner): CurrentOwner,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<List<Batch>>, ApiError> {
     let limit = page.limit(20, 100)?;
     let mut rows = state.store.list_batches(&owner.0, page.after.as_deref(), limit).await?;
@@ -183,14 +192,19 @@ async fn list(
 async fn cancel(
     State(state): State<AppState>,
     CurrentOwner(owner): CurrentOwner,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Batch>, ApiError> {
     let row =
         state.store.cancel_batch(&owner.0, &id, now()).await?.ok_or_else(|| no_such_batch(&id))?;
     match row.status {
         BatchStatus::Cancelling => {
-            crate::ingest::signal_control(&state, &row.id, BatchControl::Cancelled).await;
-            crate::events::emit_row(&state, &row).await;
+            {
+                let (state, id) = (state.clone(), row.id.clone());
+                state.ingest.clone().spawn_tracked(async move {
+                    crate::ingest::signal_control(&state, &id, BatchControl::Cancelled).await;
+                });
+            }
+            crate::events::emit_row_detached(&state, &row);
             tracing::info!(batch_id = %row.id, "batch cancelling");
             Ok(Json(row.to_object()))
         }

@@ -1,17 +1,17 @@
 //! `/v1/files`: streamed uploads, listing, retrieval, content and deletion.
 
-use super::Page;
 use crate::AppState;
 use crate::store::PART_SIZE;
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError};
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use nightshift_shared::http::ApiError;
 use nightshift_shared::http::CurrentOwner;
+use nightshift_shared::http::extract::{ApiMultipart, ApiPath, ApiQuery};
 use nightshift_shared::openai::{FileDeleted, FileObject, List};
 
 /// The only purpose Nightshift accepts for uploads.
@@ -34,14 +34,14 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 struct ListQuery {
     purpose: Option<String>,
     order: Option<String>,
-    limit: Option<i64>,
+    limit: Option<String>,
     after: Option<String>,
 }
 
 async fn list(
     State(state): State<AppState>,
     CurrentOwner(owner): CurrentOwner,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<List<FileObject>>, ApiError> {
     if q.order.as_deref().is_some_and(|o| o != "desc") {
         return Err(ApiError::invalid_code(
@@ -50,7 +50,7 @@ async fn list(
             "invalid_value",
         ));
     }
-    let limit = Page { limit: q.limit, after: None }.limit(10_000, 10_000)?;
+    let limit = super::parse_limit(q.limit.as_deref(), 10_000, 10_000)?;
     let mut rows =
         state.store.list_files(&owner.0, q.purpose.as_deref(), q.after.as_deref(), limit).await?;
     let has_more = rows.len() as i64 > limit;
@@ -62,7 +62,7 @@ async fn list(
 async fn upload(
     State(state): State<AppState>,
     CurrentOwner(owner): CurrentOwner,
-    mut multipart: Multipart,
+    ApiMultipart(mut multipart): ApiMultipart,
 ) -> Result<Json<FileObject>, ApiError> {
     let mut purpose: Option<String> = None;
     let mut stored: Option<(String, String, u64)> = None;
@@ -83,6 +83,12 @@ async fn upload(
             }
             Some("file") if stored.is_none() => {
                 let filename = field.file_name().unwrap_or("upload.jsonl").to_owned();
+                if filename.contains('\0') {
+                    return Err(ApiError::invalid_value(
+                        "The file's name holds a NUL character; rename the file and upload it again.",
+                        "file",
+                    ));
+                }
                 let id = format!("file-{}", uuid::Uuid::new_v4().simple());
                 state.store.begin_file(&id, &owner.0, &filename).await?;
                 match store_parts(&state, &id, field).await {
@@ -166,7 +172,7 @@ fn multipart_error(e: MultipartError, max: u64) -> ApiError {
 async fn retrieve(
     State(state): State<AppState>,
     CurrentOwner(owner): CurrentOwner,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<FileObject>, ApiError> {
     let row = state.store.get_file(&owner.0, &id).await?.ok_or_else(|| no_such_file(&id))?;
     Ok(Json(row.to_object()))
@@ -175,7 +181,7 @@ async fn retrieve(
 async fn content(
     State(state): State<AppState>,
     CurrentOwner(owner): CurrentOwner,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let row = state.store.get_file(&owner.0, &id).await?.ok_or_else(|| no_such_file(&id))?;
     let body = Body::from_stream(state.store.file_bytes(&row.id));
@@ -196,7 +202,7 @@ async fn content(
 async fn delete(
     State(state): State<AppState>,
     CurrentOwner(owner): CurrentOwner,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<FileDeleted>, ApiError> {
     let row = state.store.get_file(&owner.0, &id).await?.ok_or_else(|| no_such_file(&id))?;
     if let Some(batch) = state.store.file_in_use(&row.id).await? {

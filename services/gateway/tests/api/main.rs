@@ -5,6 +5,7 @@
 
 mod auth;
 mod batches;
+mod errors;
 mod files;
 mod health;
 mod helpers;

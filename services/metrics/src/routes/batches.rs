@@ -3,11 +3,12 @@
 use super::no_batch;
 use crate::AppState;
 use crate::report::batch;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use nightshift_shared::http::ApiError;
 use nightshift_shared::http::CurrentOwner;
+use nightshift_shared::http::extract::ApiPath;
 use nightshift_shared::reports::BatchMetrics;
 
 pub fn routes() -> Router<AppState> {
@@ -18,7 +19,7 @@ pub fn routes() -> Router<AppState> {
 async fn metrics(
     State(state): State<AppState>,
     CurrentOwner(owner): CurrentOwner,
-    Path(batch_id): Path<String>,
+    ApiPath(batch_id): ApiPath<String>,
 ) -> Result<Json<BatchMetrics>, ApiError> {
     batch::load(&state.store, &batch_id, &owner.0, state.retention.vram_window_ms())
         .await?

@@ -27,7 +27,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             nightshift_shared::http::require_key,
         ));
-    Router::new().merge(v1).merge(health::routes()).fallback(unknown_route).with_state(state)
+    let router =
+        Router::new().merge(v1).merge(health::routes()).fallback(unknown_route).with_state(state);
+    nightshift_shared::http::edge::guard(router)
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {

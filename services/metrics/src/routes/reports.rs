@@ -5,11 +5,12 @@
 use super::no_batch;
 use crate::AppState;
 use crate::report::{batch, multi};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use nightshift_shared::http::ApiError;
 use nightshift_shared::http::CurrentOwner;
+use nightshift_shared::http::extract::ApiQuery;
 use nightshift_shared::reports::{MultiBatchReport, Thresholds};
 
 /// Most batches one report may cover.
@@ -22,7 +23,7 @@ pub fn routes() -> Router<AppState> {
 async fn report(
     State(state): State<AppState>,
     CurrentOwner(owner): CurrentOwner,
-    Query(params): Query<Vec<(String, String)>>,
+    ApiQuery(params): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Json<MultiBatchReport>, ApiError> {
     let (ids, thresholds) = parse(&params)?;
     let mut batches = Vec::with_capacity(ids.len());

@@ -5,6 +5,7 @@
 
 mod auth;
 mod batch_metrics;
+mod errors;
 mod gpus;
 mod helpers;
 mod reports;

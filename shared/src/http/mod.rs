@@ -1,5 +1,14 @@
 //! What every Nightshift HTTP service answers the same way: OpenAI-shaped errors and the API-key
 //! check of `/v1`.
+//!
+//! - [`ApiError`] (here): the error type of every handler, rendered in OpenAI's shape.
+//! - [`extract`]: axum's extractors with their rejections turned into [`ApiError`]s that name the
+//!   parameter.
+//! - [`edge`]: what guards every route: a NUL in the URL, unmatched methods, and the last net
+//!   that turns any plain-text error into OpenAI's shape.
+
+pub mod edge;
+pub mod extract;
 
 use crate::auth::{Keys, Owner};
 use crate::openai::{ApiError as WireError, ErrorResponse};
@@ -21,9 +30,14 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// A request body (not an uploaded file) over the route's limit.
+    #[error("{0}")]
+    BodyTooLarge(String),
     #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -61,18 +75,45 @@ impl ApiError {
             Self::Invalid { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge(_) | Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
+/// Seconds a client is told to wait before retrying a 503.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        if is_unreachable(&e) {
+            tracing::warn!(error = %e, "database unreachable");
+            return Self::Unavailable(
+                "The database is unreachable at the moment; retry shortly.".into(),
+            );
+        }
         Self::Internal(anyhow::Error::new(e).context("database"))
     }
+}
+
+/// Whether a database error means the server cannot be reached (a 503 worth retrying), not that
+/// the statement is wrong.
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+    ) || matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| {
+        // 57P01-57P03: the server is shutting down or starting; 08xxx: connection failures.
+        c.starts_with("57P") || c.starts_with("08")
+    }))
 }
 
 impl IntoResponse for ApiError {
@@ -84,8 +125,14 @@ impl IntoResponse for ApiError {
             }
             Self::Unauthorized { code, .. } => ("invalid_request_error", None, code.clone()),
             Self::NotFound(_) => ("invalid_request_error", None, Some("not_found".into())),
+            Self::MethodNotAllowed(_) => {
+                ("invalid_request_error", None, Some("method_not_allowed".into()))
+            }
             Self::Conflict(_) => ("invalid_request_error", None, Some("conflict".into())),
             Self::TooLarge(_) => ("invalid_request_error", None, Some("file_too_large".into())),
+            Self::BodyTooLarge(_) => {
+                ("invalid_request_error", None, Some("request_too_large".into()))
+            }
             Self::Unavailable(_) => ("server_error", None, Some("unavailable".into())),
             Self::Internal(_) => ("server_error", None, None),
         };
@@ -97,7 +144,11 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let body = ErrorResponse { error: WireError { message, kind: kind.into(), param, code } };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+        }
+        response
     }
 }
 
