@@ -14,6 +14,10 @@ pub const RESULTS_SUBJECT_PREFIX: &str = "nightshift.results";
 /// Durable pull consumer of the result collector.
 pub const COLLECTOR_CONSUMER: &str = "nightshift-collector";
 
+/// JetStream object store holding results too large for one message; a result message then
+/// carries the object's name.
+pub const OBJECTS_BUCKET: &str = "NIGHTSHIFT_RESULT_OBJECTS";
+
 /// Stream holding the control state (cancelled, expired) of running batches: the last message on
 /// `nightshift.control.<batch_id>` is the batch's state. (A plain stream rather than a key-value
 /// bucket, which the NATS 2.9 servers of Debian stable cannot create for current clients.)

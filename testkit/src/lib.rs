@@ -1,11 +1,15 @@
 //! Test-only helpers shared by every crate's integration tests.
 //!
-//! [`NatsServer`] starts the machine's `nats-server` with JetStream on a free port and a temporary
-//! store, so a test may kill, restart or partition it without touching the shared server.
-//! [`stack::Stack`] runs the whole product around it against the simulator.
+//! [`NatsServer`] starts a `nats-server` with JetStream on a free port and a temporary store, so a
+//! test may kill, restart or partition it without touching the shared server; [`cluster`] starts
+//! three of them as one JetStream cluster. [`proxy::FaultProxy`] stands between a service and a
+//! server (Postgres) so a test can cut the connection as an outage would. [`stack::Stack`] runs
+//! the whole product around them against the simulator.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cluster;
+pub mod proxy;
 pub mod stack;
 mod standalone;
 
@@ -56,7 +60,7 @@ impl NatsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("nats-server must be installed (apt-get install nats-server)");
+            .expect("nats-server must be installed (scripts/nats-server.sh install)");
         self.child = Some(child);
         wait_for_port(self.port, Duration::from_secs(10));
     }
@@ -68,10 +72,28 @@ impl Drop for NatsServer {
     }
 }
 
-fn nats_server_binary() -> PathBuf {
-    std::env::var_os("NATS_SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
+/// The nats-server tests run: `NATS_SERVER_BIN`, else the current release `scripts/nats-server.sh`
+/// installs into the cache, else the machine's (Debian's may be too old for every test).
+pub fn nats_server_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("NATS_SERVER_BIN") {
+        return PathBuf::from(bin);
+    }
+    let cache = std::env::var_os("NIGHTSHIFT_CACHE").map(PathBuf::from).or_else(|| {
+        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/nightshift"))
+    });
+    let cached = cache.and_then(|dir| {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("nats-server")))
+            .filter(|p| {
+                p.is_file()
+                    && p.parent().is_some_and(|d| d.to_string_lossy().contains("nats-server-"))
+            })
+            .collect();
+        found.sort();
+        found.pop()
+    });
+    cached.unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
 }
 
 /// A binary of this workspace, built next to the running test (`target/<profile>/<name>`).

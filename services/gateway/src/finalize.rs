@@ -16,8 +16,13 @@ use serde_json::value::RawValue;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 
-/// Results read from Postgres per query while walking the input.
-const PAGE: i64 = 2000;
+/// Most results read per query while walking the input.
+const PAGE_MAX: i64 = 2000;
+/// Results of the first query, before their size is known.
+const PAGE_FIRST: i64 = 200;
+/// Bytes of results a page aims at: large results (embeddings) come a few at a time, so a batch
+/// of them is never held in memory at once.
+const PAGE_BYTES: usize = 8 << 20;
 
 /// Writes the files and ends the batch. `status` is the batch's status when the work began.
 #[tracing::instrument(skip_all, fields(batch_id = %batch.id))]
@@ -33,7 +38,8 @@ pub async fn finalize(state: &AppState, batch: &BatchRow) -> anyhow::Result<()> 
     }
     let never_ran_code = if cancelling { "batch_cancelled" } else { "batch_expired" };
     let mut files = Files::new(state, batch);
-    let mut results = Results { state, batch_id: &batch.id, page: VecDeque::new(), after: 0 };
+    let mut results =
+        Results { state, batch_id: &batch.id, page: VecDeque::new(), after: 0, limit: PAGE_FIRST };
     let mut splitter = LineSplitter::new(state.limits.max_line_bytes);
     let mut requests: Vec<(u32, String)> = Vec::new();
     let mut parts = std::pin::pin!(state.store.file_bytes(&batch.input_file_id));
@@ -62,7 +68,7 @@ pub async fn finalize(state: &AppState, batch: &BatchRow) -> anyhow::Result<()> 
                     if result.error_code.as_deref() == Some("batch_expired") {
                         expired_results += 1;
                     }
-                    files.write(&result).await?;
+                    files.write(&result, &custom_id).await?;
                 }
                 None => {
                     never_ran += 1;
@@ -118,12 +124,14 @@ pub async fn finalize(state: &AppState, batch: &BatchRow) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The batch's results in line order, read a page at a time.
+/// The batch's results in line order, read a page at a time, each page sized by the bytes of
+/// the one before.
 struct Results<'a> {
     state: &'a AppState,
     batch_id: &'a str,
     page: VecDeque<ResultRow>,
     after: i32,
+    limit: i64,
 }
 
 impl Results<'_> {
@@ -137,9 +145,13 @@ impl Results<'_> {
             if let Some(front) = self.page.front() {
                 return Ok((front.line == line).then(|| self.page.pop_front()).flatten());
             }
-            let page = self.state.store.results_after(self.batch_id, self.after, PAGE).await?;
+            let page =
+                self.state.store.results_after(self.batch_id, self.after, self.limit).await?;
             let Some(last) = page.last() else { return Ok(None) };
             self.after = last.line;
+            let bytes: usize = page.iter().map(ResultRow::bytes).sum();
+            let per_row = (bytes / page.len()).max(1);
+            self.limit = ((PAGE_BYTES / per_row) as i64).clamp(1, PAGE_MAX);
             self.page.extend(page);
         }
     }
@@ -159,7 +171,8 @@ impl<'a> Files<'a> {
         Self { state, batch, output: None, errors: None, line: Vec::new() }
     }
 
-    async fn write(&mut self, result: &ResultRow) -> anyhow::Result<()> {
+    /// Writes a result's line; `custom_id` is the input file's, the one the user wrote.
+    async fn write(&mut self, result: &ResultRow, custom_id: &str) -> anyhow::Result<()> {
         let response = match (result.status_code, &result.body) {
             (Some(status), Some(body)) => Some(OutputResponse {
                 status_code: u16::try_from(status).unwrap_or(500),
@@ -179,7 +192,7 @@ impl<'a> Files<'a> {
         };
         let line = OutputLine {
             id: result.request_id.clone(),
-            custom_id: result.custom_id.clone(),
+            custom_id: custom_id.to_owned(),
             response,
             error,
         };

@@ -29,7 +29,6 @@ use nightshift_shared::config::{AuthArgs, DatabaseArgs, NatsArgs};
 use nightshift_shared::queue::Queue;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -81,10 +80,6 @@ pub struct LimitArgs {
     /// before it ends anyway (its unstarted requests end `batch_cancelled` or `batch_expired`).
     #[arg(long, env = "NIGHTSHIFT_CANCEL_GRACE_SECS", default_value_t = 600)]
     pub cancel_grace_secs: u64,
-
-    /// Hours a published result waits in JetStream for the collector before it is dropped.
-    #[arg(long, env = "NIGHTSHIFT_RESULTS_RETENTION_HOURS", default_value_t = 72)]
-    pub results_retention_hours: u64,
 }
 
 impl LimitArgs {
@@ -116,12 +111,7 @@ impl AppState {
         store: store::Store,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let retention = Duration::from_secs(config.limits.results_retention_hours.max(1) * 3600);
-        let queue = nightshift_shared::queue::nats::JetStreamQueue::connect(
-            &config.nats.nats_url,
-            retention,
-        )
-        .await?;
+        let queue = config.nats.connect().await?;
         Self::with_queue(config, store, Arc::new(queue), shutdown)
     }
 

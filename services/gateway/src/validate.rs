@@ -224,8 +224,26 @@ impl Validator {
         let head: BodyHead = serde_json::from_str(body.get()).map_err(|e| {
             ("invalid_json_line", format!("Line {number} is not valid JSON: {e}."), None)
         })?;
+        if has_surrogate_escape(body.get())
+            && let Err(e) = serde_json::from_str::<Value>(body.get())
+        {
+            return Err((
+                "invalid_json_line",
+                format!("Line {number} is not valid JSON: {e} (a lone UTF-16 surrogate)."),
+                Some("body"),
+            ));
+        }
         let model = match head.model {
             None | Some(Value::Null) => return Err(missing(number, "body.model")),
+            Some(Value::String(m)) if m.contains(|c: char| c.is_control()) => {
+                return Err((
+                    "invalid_value",
+                    format!(
+                        "Line {number}: body.model holds a control character; no model is named so."
+                    ),
+                    Some("body.model"),
+                ));
+            }
             Some(Value::String(m)) if !m.is_empty() => m,
             Some(other) => return Err(wrong_type(number, "body.model", "a model name", &other)),
         };
@@ -233,8 +251,9 @@ impl Validator {
             return Err((
                 "duplicate_custom_id",
                 format!(
-                    "Line {number}: custom_id \"{custom_id}\" is already used on line {first}; \
-                     each request needs a unique custom_id."
+                    "Line {number}: custom_id {} is already used on line {first}; \
+                     each request needs a unique custom_id.",
+                    Value::String(custom_id.clone())
                 ),
                 Some("custom_id"),
             ));
@@ -327,6 +346,17 @@ impl Validator {
             chunks: self.chunks,
         }
     }
+}
+
+/// Whether `json` holds a `\uD800`-`\uDFFF` escape: serde_json skips over strings it does not
+/// decode without checking them, so only then is the whole body parsed to find a lone one.
+fn has_surrogate_escape(json: &str) -> bool {
+    json.as_bytes().windows(4).any(|w| {
+        w[0] == b'\\'
+            && w[1] == b'u'
+            && matches!(w[2], b'd' | b'D')
+            && matches!(w[3], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+    })
 }
 
 fn missing(number: u64, param: &'static str) -> (&'static str, String, Option<&'static str>) {

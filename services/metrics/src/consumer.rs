@@ -1,5 +1,6 @@
 //! The durable consumer of the telemetry stream: each message is written to the database, then
-//! acknowledged; a failed write is redelivered, an undecodable message is dropped (logged).
+//! acknowledged; a failed write is redelivered, an undecodable message is dropped (logged), and
+//! so is one the database keeps refusing: telemetry must never pile up behind poison.
 
 use crate::AppState;
 use nightshift_shared::measurements::{BatchEvent, ChunkReport, GpuSample, ModelReload};
@@ -13,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 const ACK_WAIT: Duration = Duration::from_secs(60);
 /// Delay before a message whose write failed is delivered again.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
+/// Deliveries of a message the database refuses (not one it cannot be reached for) before it is
+/// dropped.
+const MAX_REFUSALS: u64 = 5;
 /// Messages taken per pull, and how long a pull waits for the first.
 const PULL_MAX: usize = 256;
 const PULL_WAIT: Duration = Duration::from_secs(1);
@@ -142,6 +146,16 @@ async fn step(state: &AppState, message: Delivery, shutdown: &CancellationToken)
                 tracing::warn!(error = %e, "telemetry ack lost; it will be redelivered");
             }
             state.exporter.consumed(kind.label());
+        }
+        Err(e)
+            if !nightshift_shared::http::is_unreachable(&e)
+                && message.delivered >= MAX_REFUSALS =>
+        {
+            tracing::error!(error = %e, subject = %message.subject, deliveries = message.delivered, "the database keeps refusing this telemetry; dropping it");
+            if let Err(e) = message.settle(Settle::Term).await {
+                tracing::debug!(error = %e, "term lost; the message comes back once more");
+            }
+            state.exporter.consumed(Kind::Invalid.label());
         }
         Err(e) => {
             tracing::warn!(error = %e, subject = %message.subject, "storing telemetry failed");

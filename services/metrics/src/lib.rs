@@ -72,11 +72,6 @@ pub struct RetentionArgs {
     /// reading is looked for.
     #[arg(long, env = "METRICS_VRAM_WINDOW_SECS", default_value_t = 300)]
     pub vram_window_secs: u64,
-
-    /// Hours a published result waits for the collector: only used when this service is the
-    /// first to create the streams, so keep it equal to the gateway's.
-    #[arg(long, env = "NIGHTSHIFT_RESULTS_RETENTION_HOURS", default_value_t = 72)]
-    pub results_retention_hours: u64,
 }
 
 impl RetentionArgs {
@@ -109,12 +104,7 @@ pub struct AppState {
 impl AppState {
     /// Connects to NATS, makes sure the streams and this service's consumer exist.
     pub async fn new(config: &Config, store: store::Store) -> anyhow::Result<Self> {
-        let retention = Duration::from_secs(config.retention.results_retention_hours.max(1) * 3600);
-        let queue = nightshift_shared::queue::nats::JetStreamQueue::connect(
-            &config.nats.nats_url,
-            retention,
-        )
-        .await?;
+        let queue = config.nats.connect().await?;
         Self::with_queue(config, store, Arc::new(queue)).await
     }
 

@@ -118,8 +118,7 @@ pub async fn standalone(args: StandaloneArgs, shutdown: CancellationToken) -> an
     let Db::Sqlite(queue_pool) = Db::sqlite_file(&data_dir.join("queue.db"), 1).await? else {
         anyhow::bail!("the queue's database is not SQLite");
     };
-    let retention =
-        Duration::from_secs(configs.gateway.limits.results_retention_hours.max(1) * 3600);
+    let retention = configs.gateway.nats.streams().results_retention;
     let queue: Arc<dyn Queue> = Arc::new(LocalQueue::open(queue_pool, retention).await?);
 
     let backend = find_backend(&configs.worker, args.simulator).await?;

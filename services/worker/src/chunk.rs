@@ -4,27 +4,21 @@
 
 use crate::Worker;
 use crate::backend::Execution;
+use crate::outbox::Outbox;
 use anyhow::Context;
+use futures::StreamExt;
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use nightshift_shared::measurements::{
     ChunkReport, ModelReload, OllamaTimingMs, RequestReport, SampleTrigger,
 };
 use nightshift_shared::messages::{
     ChunkMessage, ChunkRequest, ResultGroup, ResultMessage, ResultOutcome,
 };
-use nightshift_shared::queue::{Delivery, Outgoing, Settle};
+use nightshift_shared::queue::{Delivery, Settle};
 use nightshift_shared::subjects;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Most results published in one message.
-const GROUP_MAX: usize = 64;
-/// Longest a finished request's result waits for others to share its message. The chunk is
-/// acknowledged only after its last group is durable, so this delays nothing but the batch's
-/// live counts, by at most this.
-const GROUP_WAIT: Duration = Duration::from_millis(20);
 
 /// What became of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,28 +95,26 @@ async fn run(worker: &Worker, chunk: &ChunkMessage, delivered: u64) -> anyhow::R
     let mut running = std::pin::pin!(
         futures::stream::iter(runs).buffer_unordered(worker.backend.concurrency().max())
     );
-    let mut group = Group::default();
+    let mut outbox = Outbox::new(&chunk.batch_id, chunk.chunk_index, worker.outbox_limits.clone());
     let mut requests = Vec::with_capacity(chunk.requests.len());
-    // A group is published while the requests keep running: a request future left unpolled
+    // Results are published while the requests keep running: a request future left unpolled
     // could hold what the publish waits for (the standalone queue's database connection).
     let mut publishing: Option<BoxFuture<'static, anyhow::Result<()>>> = None;
     let mut running_done = false;
     loop {
-        if publishing.is_none()
-            && (group.full() || (running_done || group.due_now()) && !group.is_empty())
-        {
-            publishing = Some(group.publish(worker, chunk)?);
+        if publishing.is_none() {
+            publishing = outbox.next(&worker.queue, running_done);
         }
-        if running_done && publishing.is_none() {
+        if running_done && publishing.is_none() && outbox.is_empty() {
             break;
         }
-        let due = if publishing.is_none() { group.due() } else { None };
+        let due = if publishing.is_none() { outbox.due() } else { None };
         tokio::select! {
             next = running.next(), if !running_done => match next {
                 Some(done) => {
                     let (result, report) = done?;
                     requests.push(report);
-                    group.push(result);
+                    outbox.push(result)?;
                 }
                 None => running_done = true,
             },
@@ -142,55 +134,6 @@ async fn run(worker: &Worker, chunk: &ChunkMessage, delivered: u64) -> anyhow::R
         finished_at: now_ms(),
         requests,
     })
-}
-
-/// Results waiting to be published together.
-#[derive(Default)]
-struct Group {
-    results: Vec<ResultMessage>,
-    since: Option<Instant>,
-}
-
-impl Group {
-    fn push(&mut self, result: ResultMessage) {
-        self.since.get_or_insert_with(Instant::now);
-        self.results.push(result);
-    }
-
-    fn full(&self) -> bool {
-        self.results.len() >= GROUP_MAX
-    }
-
-    /// When the oldest waiting result must go out.
-    fn due(&self) -> Option<Instant> {
-        self.since.map(|since| since + GROUP_WAIT)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.results.is_empty()
-    }
-
-    fn due_now(&self) -> bool {
-        self.due().is_some_and(|due| due <= Instant::now())
-    }
-
-    /// Takes the waiting results into one message; the future publishes it and resolves once
-    /// it is durable.
-    fn publish(
-        &mut self,
-        worker: &Worker,
-        chunk: &ChunkMessage,
-    ) -> anyhow::Result<BoxFuture<'static, anyhow::Result<()>>> {
-        self.since = None;
-        let lines: Vec<u32> = self.results.iter().map(|r| r.line).collect();
-        let group = ResultGroup { results: std::mem::take(&mut self.results) };
-        let payload = serde_json::to_vec(&group).context("encoding results")?;
-        let message =
-            Outgoing::new(subjects::result_subject(&chunk.batch_id, chunk.chunk_index), payload)
-                .with_id(ResultGroup::msg_id(&chunk.batch_id, &lines));
-        let queue = worker.queue.clone();
-        Ok(async move { queue.publish(message).await.context("publishing results") }.boxed())
-    }
 }
 
 /// The publish in flight, if any (else never resolves).
@@ -275,8 +218,10 @@ async fn run_request(
 
 fn request_report(line: u32, queue_wait_ms: f64, execution: &Execution) -> RequestReport {
     let error = match &execution.outcome {
-        ResultOutcome::Response { status_code, .. } if (200..300).contains(status_code) => None,
-        ResultOutcome::Response { status_code, .. } => Some(format!("http_{status_code}")),
+        outcome if outcome.is_success() => None,
+        ResultOutcome::Response { status_code, .. } | ResultOutcome::Stored { status_code, .. } => {
+            Some(format!("http_{status_code}"))
+        }
         ResultOutcome::Error { code, .. } => Some(code.clone()),
     };
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;

@@ -48,6 +48,11 @@ pub struct Config {
     #[arg(long, env = "WORKER_REQUEST_TIMEOUT_SECS", default_value_t = 600)]
     pub request_timeout_secs: u64,
 
+    /// Largest result one request may have, in bytes (an embeddings request of many inputs has
+    /// the largest); a larger one ends as that request's error `result_too_large`.
+    #[arg(long, env = "WORKER_MAX_RESULT_BYTES", default_value_t = 128 * 1024 * 1024)]
+    pub max_result_bytes: usize,
+
     /// Most tokens one request may generate (requests asking more, or nothing, are capped).
     #[arg(long, env = "WORKER_MAX_TOKENS_CAP", default_value_t = 4096)]
     pub max_tokens_cap: u32,

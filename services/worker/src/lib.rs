@@ -17,6 +17,7 @@ pub mod chunk;
 pub mod config;
 pub mod control;
 pub mod gpu;
+pub mod outbox;
 
 use anyhow::Context;
 use backend::{Backend, Execution};
@@ -53,6 +54,7 @@ pub struct Worker {
     consumer: Arc<dyn Consumer>,
     ack_wait: Duration,
     reload_threshold: Duration,
+    outbox_limits: outbox::Limits,
     /// Models this worker has seen loaded (warm-up or first use), and since when: a load paid by
     /// a request that started later is a reload.
     warm_models: Mutex<HashMap<String, Instant>>,
@@ -61,11 +63,7 @@ pub struct Worker {
 impl Worker {
     /// Connects to NATS JetStream (`NATS_URL`): the distributed deployment.
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
-        let queue = nightshift_shared::queue::nats::JetStreamQueue::connect(
-            &config.nats.nats_url,
-            Duration::from_secs(72 * 3600),
-        )
-        .await?;
+        let queue = config.nats.connect().await?;
         Self::new(config, Arc::new(queue)).await
     }
 
@@ -93,6 +91,7 @@ impl Worker {
             gpu: std::sync::Arc::new(gpu),
             backend,
             control: control::ControlCache::new(queue.clone()),
+            outbox_limits: outbox::Limits::of(&*queue, config.max_result_bytes),
             queue,
             consumer,
             ack_wait,

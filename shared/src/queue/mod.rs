@@ -7,7 +7,9 @@
 //!   delay, terminal acks for poison, and redelivery with a delivery count after the ack wait;
 //! - the messages still held on one subject (a redelivered chunk's earlier results) and the last
 //!   one (a batch's control state);
-//! - purging subjects (a finished batch's unconsumed chunks and its results).
+//! - purging subjects (a finished batch's unconsumed chunks and its results);
+//! - where messages are small (NATS: 1 MiB by default), a store of large objects, for results
+//!   that do not fit in one.
 //!
 //! [`nats::JetStreamQueue`] maps each onto JetStream; [`local::LocalQueue`] implements the same
 //! semantics for one process (see its docs for what it does not do).
@@ -98,6 +100,9 @@ pub trait Queue: Send + Sync + 'static {
     /// The largest payload one message may carry.
     fn max_payload(&self) -> usize;
 
+    /// Where payloads larger than a message are kept, if this queue needs such a place.
+    fn objects(&self) -> Option<&dyn Objects>;
+
     /// Publishes messages in order and returns once every one is durable.
     fn publish_all(&self, messages: Vec<Outgoing>) -> BoxFuture<'_, QueueResult<()>>;
 
@@ -132,6 +137,18 @@ impl dyn Queue {
     pub async fn publish(&self, message: Outgoing) -> QueueResult<()> {
         self.publish_all(vec![message]).await
     }
+}
+
+/// A store of named payloads too large for one message, kept for the results window.
+pub trait Objects: Send + Sync {
+    /// Stores `payload` under `name` and returns once it is durable.
+    fn put<'a>(&'a self, name: &'a str, payload: Bytes) -> BoxFuture<'a, QueueResult<()>>;
+
+    /// The payload stored under `name`, if it is still there.
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, QueueResult<Option<Bytes>>>;
+
+    /// Drops the payload stored under `name` (nothing if there is none).
+    fn delete<'a>(&'a self, name: &'a str) -> BoxFuture<'a, QueueResult<()>>;
 }
 
 /// One durable consumer.

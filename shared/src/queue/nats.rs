@@ -1,14 +1,16 @@
 //! [`Queue`] on NATS JetStream: the distributed deployment, any number of processes and hosts.
 
 use super::{
-    Acker, Consumer, ConsumerSpec, Delivery, Outgoing, Queue, QueueError, QueueResult, Settle,
+    Acker, Consumer, ConsumerSpec, Delivery, Objects, Outgoing, Queue, QueueError, QueueResult,
+    Settle,
 };
-use crate::jetstream::{Streams, ensure};
+use crate::jetstream::{StreamSettings, Streams, ensure};
 use crate::subjects;
 use anyhow::Context;
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::object_store::{DeleteErrorKind, GetErrorKind, ObjectStore};
 use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
 use async_nats::jetstream::{self, AckKind, Message};
 use bytes::Bytes;
@@ -24,21 +26,52 @@ const PUBLISH_WINDOW: usize = 256;
 /// How long after a pull's expiry the server's last messages may still be on their way.
 const EXPIRY_GRACE: Duration = Duration::from_millis(200);
 
+/// The first nats-server releases whose filtered purge leaves a wider consumer's pending
+/// messages alone, on one server and across a cluster's followers: older ones move the cursor
+/// past them (nats-io/nats-server #3838, fixed in 2.9.12), keep ghost pending entries that freeze
+/// the ack floor (#7984, 2.12.7 and 2.14.0), or do so on followers (#8102, 2.12.9 and 2.14.1).
+/// A batch's results are purged while the collector's consumer of every batch's results is live.
+const SAFE_PURGE: [(u64, u64, u64); 2] = [(2, 12, 9), (2, 14, 1)];
+
 pub struct JetStreamQueue {
     client: async_nats::Client,
     js: jetstream::Context,
     streams: Streams,
+    objects: JetStreamObjects,
+    /// Whether this server's filtered purges are safe behind a live wider consumer.
+    purges: bool,
 }
 
 impl JetStreamQueue {
-    /// Connects and makes sure every stream exists (see [`ensure`]).
-    pub async fn connect(url: &str, results_retention: Duration) -> anyhow::Result<Self> {
-        let client = async_nats::connect(url)
+    /// Connects (to any of the comma-separated servers of `urls`) and makes sure every stream
+    /// exists as `settings` say (see [`ensure`]).
+    pub async fn connect(urls: &str, settings: StreamSettings) -> anyhow::Result<Self> {
+        let servers = server_addrs(urls)?;
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(servers)
             .await
-            .with_context(|| format!("connecting to NATS at {url} (NATS_URL)"))?;
+            .with_context(|| format!("connecting to NATS at {urls} (NATS_URL)"))?;
+        let version = client.server_info().version;
+        let purges = purge_is_safe(&version);
+        if !purges {
+            tracing::warn!(
+                nats_server = %version,
+                "this nats-server predates the fixes for filtered purges behind a wider consumer \
+                 (nats-server #3838, #7984, #8102): finished batches' chunks and results are not \
+                 purged on it and age out after NIGHTSHIFT_RESULTS_RETENTION_HOURS instead; \
+                 upgrade to nats-server 2.14.1 or newer"
+            );
+        }
         let js = jetstream::new(client.clone());
-        let streams = ensure(&js, results_retention).await?;
-        Ok(Self { client, js, streams })
+        let streams = ensure(&js, settings).await?;
+        let objects = JetStreamObjects(streams.objects.clone());
+        Ok(Self { client, js, streams, objects, purges })
+    }
+
+    /// The version the connected server reported.
+    pub fn server_version(&self) -> String {
+        self.client.server_info().version
     }
 
     pub fn client(&self) -> &async_nats::Client {
@@ -100,6 +133,10 @@ impl Queue for JetStreamQueue {
 
     fn max_payload(&self) -> usize {
         self.client.server_info().max_payload
+    }
+
+    fn objects(&self) -> Option<&dyn Objects> {
+        Some(&self.objects)
     }
 
     fn publish_all(&self, messages: Vec<Outgoing>) -> BoxFuture<'_, QueueResult<()>> {
@@ -182,7 +219,11 @@ impl Queue for JetStreamQueue {
         subject: &'a str,
     ) -> BoxFuture<'a, QueueResult<()>> {
         async move {
-            self.stream(stream)?
+            let stream = self.stream(stream)?;
+            if !self.purges {
+                return Ok(());
+            }
+            stream
                 .purge()
                 .filter(subject)
                 .await
@@ -191,6 +232,35 @@ impl Queue for JetStreamQueue {
         }
         .boxed()
     }
+}
+
+/// The servers of a comma-separated `NATS_URL` (the client takes a list, not such a string).
+fn server_addrs(urls: &str) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
+    let servers = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .with_context(|| format!("NATS_URL: '{u}' is not a NATS server URL"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(!servers.is_empty(), "NATS_URL is empty");
+    Ok(servers)
+}
+
+/// Whether `version` (as nats-server reports it: `2.15.1`, `2.12.9-beta`) has the purge fixes.
+fn purge_is_safe(version: &str) -> bool {
+    let numbers: Vec<u64> = version
+        .trim_start_matches('v')
+        .split(['.', '-', '+'])
+        .take(3)
+        .map(|p| p.parse().unwrap_or(0))
+        .collect();
+    let [major, minor, patch] = numbers[..] else { return false };
+    let v = (major, minor, patch);
+    v >= SAFE_PURGE[1]
+        || (v >= SAFE_PURGE[0] && (major, minor) == (SAFE_PURGE[0].0, SAFE_PURGE[0].1))
 }
 
 async fn read_all(consumer: &PullConsumer) -> QueueResult<Vec<Bytes>> {
@@ -289,5 +359,72 @@ impl Acker for JetStreamAcker {
             done.map_err(|e| QueueError::backend("acknowledging", e))
         }
         .boxed()
+    }
+}
+
+/// The JetStream object store of results too large for one message.
+struct JetStreamObjects(ObjectStore);
+
+impl Objects for JetStreamObjects {
+    fn put<'a>(&'a self, name: &'a str, payload: Bytes) -> BoxFuture<'a, QueueResult<()>> {
+        async move {
+            self.0
+                .put(name, &mut payload.as_ref())
+                .await
+                .map(|_| ())
+                .map_err(|e| QueueError::backend("storing an object", e))
+        }
+        .boxed()
+    }
+
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, QueueResult<Option<Bytes>>> {
+        async move {
+            use tokio::io::AsyncReadExt;
+            let mut object = match self.0.get(name).await {
+                Ok(object) => object,
+                Err(e) if e.kind() == GetErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(QueueError::backend("reading an object", e)),
+            };
+            let mut out = Vec::with_capacity(object.info.size);
+            object
+                .read_to_end(&mut out)
+                .await
+                .map_err(|e| QueueError::backend("reading an object", e))?;
+            Ok(Some(Bytes::from(out)))
+        }
+        .boxed()
+    }
+
+    fn delete<'a>(&'a self, name: &'a str) -> BoxFuture<'a, QueueResult<()>> {
+        async move {
+            match self.0.delete(name).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == DeleteErrorKind::NotFound => Ok(()),
+                Err(e) => Err(QueueError::backend("deleting an object", e)),
+            }
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{purge_is_safe, server_addrs};
+
+    #[test]
+    fn purges_are_trusted_from_the_releases_with_every_fix() {
+        for safe in ["2.12.9", "2.12.10", "2.14.1", "2.15.1", "v2.15.0", "3.0.0", "2.14.2-beta"] {
+            assert!(purge_is_safe(safe), "{safe}");
+        }
+        for unsafe_ in ["2.9.10", "2.10.22", "2.12.8", "2.13.0", "2.14.0", "", "garbage"] {
+            assert!(!purge_is_safe(unsafe_), "{unsafe_}");
+        }
+    }
+
+    #[test]
+    fn a_cluster_url_list_is_split() {
+        let servers = server_addrs("nats://a:4222, nats://b:4223,").unwrap();
+        assert_eq!(servers.len(), 2);
+        assert!(server_addrs(" , ").is_err());
     }
 }

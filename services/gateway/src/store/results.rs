@@ -23,6 +23,39 @@ pub struct ResultRow {
     pub cached_tokens: Option<i64>,
 }
 
+impl ResultRow {
+    /// About how much memory the row holds.
+    pub fn bytes(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        64 + self.custom_id.len()
+            + self.request_id.len()
+            + text(&self.body)
+            + text(&self.error_message)
+    }
+
+    /// The failure recorded in place of a result the database refused: the request ends in the
+    /// error file with the reason, and its batch can end.
+    pub fn unstorable(refused: &ResultRow, reason: &sqlx::Error) -> Self {
+        let clean = |s: &str| s.replace('\0', "\\u0000");
+        Self {
+            batch_id: refused.batch_id.clone(),
+            line: refused.line,
+            custom_id: clean(&refused.custom_id),
+            request_id: clean(&refused.request_id),
+            ok: false,
+            status_code: None,
+            body: None,
+            error_code: Some("result_unstorable".into()),
+            error_message: Some(clean(&format!(
+                "The request ran, but its result could not be stored: {reason}"
+            ))),
+            prompt_tokens: refused.prompt_tokens,
+            completion_tokens: refused.completion_tokens,
+            cached_tokens: refused.cached_tokens,
+        }
+    }
+}
+
 /// A batch's counts after the collector recorded results for it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Progress {

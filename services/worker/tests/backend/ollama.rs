@@ -13,6 +13,7 @@ fn response(outcome: &ResultOutcome) -> (u16, Value) {
         ResultOutcome::Error { code, message } => {
             panic!("expected a response, got {code}: {message}")
         }
+        ResultOutcome::Stored { .. } => panic!("a backend answer is never stored"),
     }
 }
 

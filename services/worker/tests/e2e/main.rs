@@ -10,6 +10,7 @@
 mod cancel;
 mod faults;
 mod pipeline;
+mod poison;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_nightshift-worker");
 
@@ -43,4 +44,8 @@ on_both_deployments!(
     faults::backend_errors_and_timeouts_are_retried_and_final_failures_reported,
     cancel::cancelled_batch_ends_cancelled_with_partial_output,
     cancel::expired_batch_ends_expired_with_partial_output,
+    poison::nul_and_odd_characters_in_custom_ids_come_back_byte_for_byte,
+    poison::lone_surrogates_and_nul_model_names_fail_validation_with_their_lines,
+    poison::embeddings_of_every_size_complete,
+    poison::a_result_over_the_limit_is_that_requests_error,
 );

@@ -30,8 +30,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// Largest payload: well above any chunk the gateway cuts.
-const MAX_PAYLOAD: usize = 8 * 1024 * 1024;
+/// Largest payload: well above any chunk the gateway cuts, and above the largest result a worker
+/// publishes by default (`WORKER_MAX_RESULT_BYTES`), so no result needs an object store here.
+const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 
 /// How often acknowledged rows past their window are deleted.
 const CLEANUP_EVERY: Duration = Duration::from_secs(600);
@@ -293,6 +294,10 @@ impl Queue for LocalQueue {
 
     fn max_payload(&self) -> usize {
         MAX_PAYLOAD
+    }
+
+    fn objects(&self) -> Option<&dyn super::Objects> {
+        None
     }
 
     fn publish_all(&self, messages: Vec<Outgoing>) -> BoxFuture<'_, QueueResult<()>> {
