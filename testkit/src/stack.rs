@@ -8,6 +8,8 @@
 //! the same test body runs against both.
 
 use crate::NatsServer;
+use crate::cluster::NatsCluster;
+use crate::proxy::FaultProxy;
 use crate::standalone::Standalone;
 use clap::Parser;
 use nightshift_gateway::{AppState, Config as GatewayConfig, store::Store};
@@ -49,8 +51,33 @@ pub enum Mode {
 }
 
 enum Deployment {
-    Distributed { nats: NatsServer, pool: PgPool },
+    Distributed { nats: Nats, pool: PgPool, postgres: Option<FaultProxy> },
     Standalone(Box<Standalone>),
+}
+
+/// The test's NATS: one server, or a JetStream cluster of three.
+pub enum Nats {
+    Server(NatsServer),
+    Cluster(NatsCluster),
+}
+
+impl Nats {
+    /// `NATS_URL` for it (a cluster's every node, comma-separated).
+    pub fn url(&self) -> String {
+        match self {
+            Self::Server(server) => server.url(),
+            Self::Cluster(cluster) => cluster.url(),
+        }
+    }
+}
+
+/// What a distributed stack is to fault, beyond killing processes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// The gateway reaches Postgres through a [`FaultProxy`] a test may cut.
+    pub postgres_proxy: bool,
+    /// A three-node JetStream cluster instead of one server.
+    pub nats_cluster: bool,
 }
 
 pub struct Stack {
@@ -69,9 +96,33 @@ impl Stack {
     /// A stack with no worker yet; `gateway_args` are extra gateway flags. A standalone stack
     /// starts its process with the first worker (it holds the worker).
     pub async fn start(mode: Mode, sim: SimConfig, gateway_args: &[&str]) -> Stack {
+        Self::start_with(mode, sim, gateway_args, Faults::default()).await
+    }
+
+    /// [`Stack::start`], distributed with the given ways to fault it.
+    pub async fn start_with(
+        mode: Mode,
+        sim: SimConfig,
+        gateway_args: &[&str],
+        faults: Faults,
+    ) -> Stack {
         let sim = ollama_sim::spawn(sim).await.unwrap();
         let deployment = match mode {
-            Mode::Distributed(pool) => Deployment::Distributed { nats: NatsServer::start(), pool },
+            Mode::Distributed(pool) => {
+                let nats = if faults.nats_cluster {
+                    Nats::Cluster(NatsCluster::start())
+                } else {
+                    Nats::Server(NatsServer::start())
+                };
+                let postgres = if faults.postgres_proxy {
+                    let options = pool.connect_options();
+                    let target = format!("{}:{}", options.get_host(), options.get_port());
+                    Some(FaultProxy::start(&target).await)
+                } else {
+                    None
+                };
+                Deployment::Distributed { nats, pool, postgres }
+            }
             Mode::Standalone => Deployment::Standalone(Box::new(Standalone::new())),
         };
         let mut stack = Stack {
@@ -90,11 +141,35 @@ impl Stack {
         stack
     }
 
-    /// The test's NATS server; distributed stacks only.
+    /// The test's NATS server; distributed stacks on one server only.
     pub fn nats(&self) -> &NatsServer {
         match &self.deployment {
+            Deployment::Distributed { nats: Nats::Server(server), .. } => server,
+            _ => panic!("this stack has no single NATS server"),
+        }
+    }
+
+    /// The test's NATS, to kill and restart; distributed stacks only.
+    pub fn nats_mut(&mut self) -> &mut Nats {
+        match &mut self.deployment {
             Deployment::Distributed { nats, .. } => nats,
             Deployment::Standalone(_) => panic!("a standalone stack has no NATS"),
+        }
+    }
+
+    fn nats_url(&self) -> String {
+        match &self.deployment {
+            Deployment::Distributed { nats, .. } => nats.url(),
+            Deployment::Standalone(_) => panic!("a standalone stack has no NATS"),
+        }
+    }
+
+    /// The proxy between the gateway and Postgres; stacks started with
+    /// [`Faults::postgres_proxy`] only.
+    pub fn postgres_proxy(&self) -> &FaultProxy {
+        match &self.deployment {
+            Deployment::Distributed { postgres: Some(proxy), .. } => proxy,
+            _ => panic!("this stack has no Postgres proxy"),
         }
     }
 
@@ -122,18 +197,26 @@ impl Stack {
             s.restart(&self.gateway_args, &worker_args).await;
             return;
         }
-        let url = self.nats().url();
+        let url = self.nats_url();
         let mut argv = vec!["gateway", "--nats-url", &url];
         argv.extend(self.gateway_args.iter().map(String::as_str));
         let config = GatewayConfig::try_parse_from(argv).unwrap();
         let shutdown = CancellationToken::new();
-        let state = AppState::new(
-            &config,
-            Store::from_db(nightshift_shared::db::Db::Postgres(self.pool().clone())),
-            shutdown.clone(),
-        )
-        .await
-        .unwrap();
+        let db = match &self.deployment {
+            // Through the proxy, with the pool settings a deployed gateway has.
+            Deployment::Distributed { postgres: Some(proxy), pool, .. } => {
+                let options = pool.connect_options();
+                let url = format!(
+                    "postgres://{}@{}/{}",
+                    options.get_username(),
+                    proxy.addr(),
+                    options.get_database().unwrap_or("postgres")
+                );
+                nightshift_shared::db::Db::connect(&url, 8).await.unwrap()
+            }
+            _ => nightshift_shared::db::Db::Postgres(self.pool().clone()),
+        };
+        let state = AppState::new(&config, Store::from_db(db), shutdown.clone()).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let handle =
@@ -227,7 +310,7 @@ impl Stack {
 
     /// Starts the metrics service in this process, on the stack's database.
     pub async fn start_metrics(&mut self) -> String {
-        let url = self.nats().url();
+        let url = self.nats_url();
         let config = nightshift_metrics::Config::try_parse_from([
             "nightshift-metrics",
             "--nats-url",

@@ -19,6 +19,8 @@ pub mod finalize;
 pub mod ingest;
 pub mod lines;
 pub mod metrics;
+#[cfg(test)]
+mod properties;
 pub mod routes;
 pub mod store;
 pub mod validate;

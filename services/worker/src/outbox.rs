@@ -153,6 +153,14 @@ impl Outbox {
         self.since = None;
     }
 
+    /// The next message ready to go, if any.
+    fn take(&mut self, flush: bool) -> Option<Sealed> {
+        if self.sealed.is_empty() && (flush || self.due().is_some_and(|d| d <= Instant::now())) {
+            self.seal();
+        }
+        self.sealed.pop_front()
+    }
+
     /// When the oldest open result must go out.
     pub fn due(&self) -> Option<Instant> {
         self.since.map(|since| since + GROUP_WAIT)
@@ -170,10 +178,7 @@ impl Outbox {
         queue: &Arc<dyn Queue>,
         flush: bool,
     ) -> Option<BoxFuture<'static, anyhow::Result<()>>> {
-        if self.sealed.is_empty() && (flush || self.due().is_some_and(|d| d <= Instant::now())) {
-            self.seal();
-        }
-        let sealed = self.sealed.pop_front()?;
+        let sealed = self.take(flush)?;
         let subject = subjects::result_subject(&self.batch_id, self.chunk_index);
         let batch_id = self.batch_id.clone();
         let queue = queue.clone();
@@ -217,4 +222,94 @@ async fn publish_large(
         serde_json::to_vec(&ResultGroup { results: vec![stored] }).context("encoding results")?;
     let message = Outgoing::new(subject, payload).with_id(ResultGroup::msg_id(batch_id, &[line]));
     queue.publish(message).await.context("publishing results")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::value::RawValue;
+
+    fn result(line: u32, body_bytes: usize) -> ResultMessage {
+        let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(body_bytes));
+        ResultMessage {
+            batch_id: "batch_1".into(),
+            chunk_index: 0,
+            line,
+            custom_id: format!("req-{line}"),
+            request_id: format!("batch_req_{line}"),
+            worker_id: "w".into(),
+            outcome: ResultOutcome::Response {
+                status_code: 200,
+                body: RawValue::from_string(body).unwrap(),
+            },
+            usage: None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Whatever the sizes, every message fits the queue, every line leaves exactly once (a
+        /// large one may overtake the open group: results are keyed by line, not by order), and
+        /// only what is over a limit is stored or refused.
+        #[test]
+        fn every_result_leaves_once_in_a_message_that_fits(
+            sizes in proptest::collection::vec(prop_oneof![0usize..200, 200usize..3000, 3000usize..9000], 1..150),
+            message_bytes in 1500usize..6000,
+            result_bytes in 1000usize..10_000,
+            objects in any::<bool>(),
+        ) {
+            let limits = Limits { message_bytes, result_bytes, objects };
+            let mut outbox = Outbox::new("batch_1", 0, limits);
+            let mut sent: Vec<u32> = Vec::new();
+            for (i, size) in sizes.iter().enumerate() {
+                outbox.push(result(i as u32 + 1, *size)).unwrap();
+                while let Some(sealed) = outbox.take(false) {
+                    sent.extend(check(sealed, message_bytes, result_bytes, objects, &sizes)?);
+                }
+            }
+            while let Some(sealed) = outbox.take(true) {
+                sent.extend(check(sealed, message_bytes, result_bytes, objects, &sizes)?);
+            }
+            prop_assert!(outbox.is_empty());
+            sent.sort_unstable();
+            prop_assert_eq!(sent, (1..=sizes.len() as u32).collect::<Vec<_>>());
+        }
+    }
+
+    /// The lines one message carries, after checking it against the limits.
+    fn check(
+        sealed: Sealed,
+        message_bytes: usize,
+        result_bytes: usize,
+        objects: bool,
+        sizes: &[usize],
+    ) -> Result<Vec<u32>, TestCaseError> {
+        match sealed {
+            Sealed::Group { lines, payload } => {
+                prop_assert!(payload.len() <= message_bytes, "{} > {message_bytes}", payload.len());
+                prop_assert!(lines.len() <= GROUP_MAX);
+                let decoded = ResultGroup::decode(&payload).unwrap();
+                prop_assert_eq!(decoded.iter().map(|r| r.line).collect::<Vec<_>>(), lines.clone());
+                for r in &decoded {
+                    let body = sizes[r.line as usize - 1] + 10;
+                    match &r.outcome {
+                        ResultOutcome::Error { code, .. } => {
+                            prop_assert_eq!(code.as_str(), "result_too_large");
+                            prop_assert!(body > result_bytes || !objects);
+                        }
+                        _ => prop_assert!(body <= result_bytes),
+                    }
+                }
+                Ok(lines)
+            }
+            Sealed::Large { result, body } => {
+                prop_assert!(objects);
+                prop_assert!(body.len() <= result_bytes);
+                prop_assert_eq!(body.len(), sizes[result.line as usize - 1] + 10);
+                Ok(vec![result.line])
+            }
+        }
+    }
 }

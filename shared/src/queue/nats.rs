@@ -23,6 +23,9 @@ use std::time::Duration;
 /// Publishes awaiting the server's ack at most this many at a time.
 const PUBLISH_WINDOW: usize = 256;
 
+/// How long start-up waits for JetStream to answer (a cluster electing its leaders).
+const JETSTREAM_READY_WAIT: Duration = Duration::from_secs(30);
+
 /// How long after a pull's expiry the server's last messages may still be on their way.
 const EXPIRY_GRACE: Duration = Duration::from_millis(200);
 
@@ -64,7 +67,22 @@ impl JetStreamQueue {
             );
         }
         let js = jetstream::new(client.clone());
-        let streams = ensure(&js, settings).await?;
+        // A cluster answers JetStream requests only once it has elected a meta leader (a few
+        // seconds after its servers start): keep asking for a while before giving up.
+        let started = tokio::time::Instant::now();
+        let streams = loop {
+            match ensure(&js, settings).await {
+                Ok(streams) => break streams,
+                Err(e)
+                    if !matches!(e, crate::jetstream::SetupError::Incompatible { .. })
+                        && started.elapsed() < JETSTREAM_READY_WAIT =>
+                {
+                    tracing::info!(error = %e, "JetStream not ready yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let objects = JetStreamObjects(streams.objects.clone());
         Ok(Self { client, js, streams, objects, purges })
     }

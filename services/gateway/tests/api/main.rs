@@ -9,6 +9,7 @@ mod errors;
 mod files;
 mod health;
 mod helpers;
+mod poison;
 mod resume;
 mod sdk;
 mod validation;

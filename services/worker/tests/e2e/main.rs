@@ -9,6 +9,7 @@
 
 mod cancel;
 mod faults;
+mod outage;
 mod pipeline;
 mod poison;
 
@@ -48,4 +49,26 @@ on_both_deployments!(
     poison::lone_surrogates_and_nul_model_names_fail_validation_with_their_lines,
     poison::embeddings_of_every_size_complete,
     poison::a_result_over_the_limit_is_that_requests_error,
+);
+
+/// One `distributed::<name>` test per body: faults of what only the distributed deployment has
+/// (Postgres, NATS).
+macro_rules! distributed_only {
+    ($($module:ident::$name:ident),* $(,)?) => {
+        mod distributed_only {
+            $(
+                #[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
+                async fn $name(pool: sqlx::PgPool) {
+                    crate::$module::$name(nightshift_testkit::stack::Mode::Distributed(pool)).await
+                }
+            )*
+        }
+    };
+}
+
+distributed_only!(
+    outage::postgres_outage_is_a_quick_503_and_the_batch_resumes,
+    outage::nats_outage_keeps_the_api_answering_and_loses_nothing,
+    outage::nats_cluster_loses_a_follower_and_every_request_is_answered_once,
+    outage::nats_cluster_loses_the_stream_leader_and_every_request_is_answered_once,
 );
