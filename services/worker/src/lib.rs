@@ -103,6 +103,15 @@ impl Worker {
     /// Loads each model so the first batch does not pay for it. A model that fails to load is
     /// logged, not fatal: the server may gain it later, and requests will say what went wrong.
     pub async fn warm_up(&self, models: &[String]) {
+        if self.backend.unloads_after_each_request() && models.iter().any(|m| !m.is_empty()) {
+            // A warm model would be unloaded again at once; every request will load it.
+            tracing::warn!(
+                "OLLAMA_KEEP_ALIVE is 0: Ollama unloads the model after every request, so it is \
+                 not warmed up and every request pays a load (counted as a reload); use -1 to \
+                 keep it loaded"
+            );
+            return;
+        }
         for model in models.iter().filter(|m| !m.is_empty()) {
             match self.backend.warm_up(model).await {
                 Ok(w) => {

@@ -13,6 +13,7 @@
 
 pub mod concurrency;
 mod config;
+mod keep_alive;
 mod ollama;
 mod openai;
 mod retry;
@@ -122,10 +123,7 @@ impl Backend {
         if config.request_timeout.is_zero() {
             return Err(BackendError::Config("request_timeout must be above zero".into()));
         }
-        let keep_alive = match config.keep_alive.trim() {
-            "" => None,
-            ka => Some(ka.parse::<i64>().map_or_else(|_| Value::String(ka.into()), Value::from)),
-        };
+        let keep_alive = keep_alive::parse(&config.keep_alive)?;
         let client = reqwest::Client::builder()
             .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(config.max_concurrency)
@@ -153,6 +151,12 @@ impl Backend {
     /// Which API this backend speaks.
     pub fn kind(&self) -> BackendKind {
         self.inner.kind
+    }
+
+    /// Whether the configured `keep_alive` makes Ollama unload a model after every request.
+    pub fn unloads_after_each_request(&self) -> bool {
+        self.inner.kind == BackendKind::Ollama
+            && self.inner.keep_alive.as_ref().is_some_and(keep_alive::unloads)
     }
 
     /// The in-flight limit every request of this backend goes through.

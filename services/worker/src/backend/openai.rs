@@ -26,19 +26,24 @@ pub(crate) fn prepare_body(
         fields.insert("stream".into(), RawValue::FALSE.to_owned());
         // Servers reject stream_options when streaming is off (vLLM does).
         fields.remove("stream_options");
-        if let Some(cap) = max_tokens_cap {
-            let key = if endpoint == Endpoint::ChatCompletions
-                && fields.contains_key("max_completion_tokens")
-            {
-                "max_completion_tokens"
-            } else {
-                "max_tokens"
-            };
-            let asked = fields.get(key).and_then(|v| serde_json::from_str::<u64>(v.get()).ok());
-            if asked.is_none_or(|asked| asked > u64::from(cap)) {
-                fields
-                    .insert(key.into(), serde_json::value::to_raw_value(&cap).unwrap_or_default());
+        // The limit goes in `max_tokens`, the key every server reads (Ollama's /v1 reads no
+        // other), and in `max_completion_tokens` too when the request used that newer name
+        // (which OpenAI and vLLM prefer). The cap bounds it either way.
+        let newer = endpoint == Endpoint::ChatCompletions;
+        let asked =
+            |key: &str| fields.get(key).and_then(|v| serde_json::from_str::<u64>(v.get()).ok());
+        let asked =
+            newer.then(|| asked("max_completion_tokens")).flatten().or_else(|| asked("max_tokens"));
+        let limit = match (asked, max_tokens_cap.map(u64::from)) {
+            (Some(asked), Some(cap)) => Some(asked.min(cap)),
+            (asked, cap) => asked.or(cap),
+        };
+        if let Some(limit) = limit {
+            let limit = serde_json::value::to_raw_value(&limit).unwrap_or_default();
+            if newer && fields.contains_key("max_completion_tokens") {
+                fields.insert("max_completion_tokens".into(), limit.clone());
             }
+            fields.insert("max_tokens".into(), limit);
         }
     }
     let bytes = serde_json::to_vec(&fields)
@@ -137,11 +142,24 @@ mod tests {
     }
 
     #[test]
-    fn cap_applies_to_max_completion_tokens_when_that_is_what_the_request_uses() {
+    fn the_limit_is_written_to_max_tokens_which_every_server_reads() {
+        // Ollama's /v1 reads only max_tokens: a limit left in max_completion_tokens alone would
+        // leave generation unbounded there.
         let body = r#"{"model":"m","messages":[],"max_completion_tokens":9000}"#;
         let v = prepared(Endpoint::ChatCompletions, body, Some(100));
-        assert_eq!(v["max_completion_tokens"], 100);
-        assert!(v.get("max_tokens").is_none());
+        assert_eq!(
+            (v["max_completion_tokens"].clone(), v["max_tokens"].clone()),
+            (json!(100), json!(100))
+        );
+        let body = r#"{"model":"m","messages":[],"max_completion_tokens":20,"max_tokens":50}"#;
+        let v = prepared(Endpoint::ChatCompletions, body, Some(100));
+        assert_eq!(
+            (v["max_completion_tokens"].clone(), v["max_tokens"].clone()),
+            (json!(20), json!(20))
+        );
+        let body = r#"{"model":"m","messages":[],"max_completion_tokens":30}"#;
+        let v = prepared(Endpoint::ChatCompletions, body, None);
+        assert_eq!(v["max_tokens"], 30);
 
         let below = prepared(
             Endpoint::Completions,

@@ -69,7 +69,7 @@ pub(crate) async fn send(
             once(client, policy.request_timeout, call).await
         };
         let failure = match result {
-            Ok((answer, _)) if !retryable(answer.status) => {
+            Ok((answer, _)) if !retryable(answer.status) || unsupported(&answer.body) => {
                 // The server took the request and answered it: it is not overloaded.
                 concurrency.on_success();
                 return (Ok(answer), attempt);
@@ -106,11 +106,20 @@ pub(crate) async fn send(
     }
 }
 
-/// 429 and 408 say "later"; a 5xx may be a crashed runner, a full queue or a restart.
+/// 429 and 408 say "later"; a 5xx may be a crashed runner, a full queue or a restart. A 501
+/// says the server does not do this at all.
 fn retryable(status: StatusCode) -> bool {
-    status.is_server_error()
+    (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
         || status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
+}
+
+/// A 5xx that names a misconfiguration retrying cannot fix: llama.cpp answers a chat request
+/// to an embedding model with 500 "the current context does not support logits computation",
+/// and calls such errors `not_supported_error`.
+fn unsupported(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+    text.contains("not_supported_error") || text.contains("does not support")
 }
 
 async fn once(

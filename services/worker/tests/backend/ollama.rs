@@ -66,8 +66,8 @@ async fn chat_body_becomes_an_ollama_chat_request_with_options_format_images_and
             "messages": [
                 {"role": "system", "content": "be brief"},
                 {"role": "user", "content": "what is this?\none word", "images": ["iVBORw0KGgo="]},
-                {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "lookup", "arguments": {"q": "cat"}}}]},
-                {"role": "tool", "content": "feline", "tool_name": "lookup"}
+                {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "function": {"name": "lookup", "arguments": {"q": "cat"}}}]},
+                {"role": "tool", "content": "feline", "tool_name": "lookup", "tool_call_id": "call_1"}
             ],
             "options": {
                 "num_predict": 64,
@@ -156,20 +156,22 @@ async fn max_tokens_cap_bounds_num_predict_whether_the_request_asks_more_or_noth
     cfg.keep_alive = "5m".into();
     let backend = Backend::new(cfg).unwrap();
 
-    let asks_more = json!({"model": "m", "messages": [], "max_completion_tokens": 5000,
+    let hi = json!([{"role": "user", "content": "hi"}]);
+    let asks_more = json!({"model": "m", "messages": hi, "max_completion_tokens": 5000,
         "response_format": {"type": "json_object"}});
-    let asks_nothing = json!({"model": "m", "messages": []});
-    let asks_less = json!({"model": "m", "messages": [], "max_tokens": 10});
+    let asks_nothing = json!({"model": "m", "messages": hi});
+    let asks_less = json!({"model": "m", "messages": hi, "max_tokens": 10});
     for body in [asks_more, asks_nothing, asks_less] {
         backend.execute(Endpoint::ChatCompletions, &raw(body)).await;
     }
 
     let sent = fake.received();
-    assert_eq!(sent[0].body["options"], json!({"num_predict": 256}));
+    let defaults = |n: u64| json!({"num_predict": n, "temperature": 1.0, "top_p": 1.0});
+    assert_eq!(sent[0].body["options"], defaults(256));
     assert_eq!(sent[0].body["format"], "json");
     assert_eq!(sent[0].body["keep_alive"], "5m", "a duration keep_alive goes as a string");
-    assert_eq!(sent[1].body["options"], json!({"num_predict": 256}));
-    assert_eq!(sent[2].body["options"], json!({"num_predict": 10}));
+    assert_eq!(sent[1].body["options"], defaults(256));
+    assert_eq!(sent[2].body["options"], defaults(10));
 }
 
 #[tokio::test]
@@ -189,7 +191,8 @@ async fn completion_runs_on_generate_and_comes_back_as_a_text_completion() {
     assert_eq!(
         sent.body,
         json!({"model": "codellama", "prompt": "def f(a):", "suffix": "    pass", "stream": false,
-            "keep_alive": -1, "options": {"num_predict": 32, "temperature": 0, "stop": ["\n\n", "def"]}})
+            "keep_alive": -1, "options": {"num_predict": 32, "temperature": 0, "top_p": 1.0,
+            "stop": ["\n\n", "def"]}})
     );
     let (status, body) = response(&execution.outcome);
     assert_eq!(status, 200);

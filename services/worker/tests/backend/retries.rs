@@ -165,3 +165,50 @@ async fn requests_in_flight_never_exceed_max_concurrency() {
     assert_eq!(fake.max_in_flight(), 2);
     assert_eq!(backend.concurrency().in_flight(), 0);
 }
+
+#[tokio::test]
+async fn a_server_that_does_not_support_the_endpoint_is_answered_once_not_retried() {
+    // llama.cpp's answers to an embeddings request without --embeddings (501), and to a chat
+    // request sent to an embedding model (500 that names the missing capability).
+    for canned in [
+        Canned::json(
+            501,
+            json!({"error": {"code": 501, "type": "not_supported_error",
+            "message": "This server does not support embeddings. Start it with `--embeddings`"}}),
+        ),
+        Canned::json(
+            500,
+            json!({"error": {"code": 500, "type": "server_error",
+            "message": "the current context does not support logits computation. skipping"}}),
+        ),
+    ] {
+        let fake = FakeServer::start(vec![canned]).await;
+        let backend = Backend::new(config(BackendKind::OpenAi, &fake.url)).unwrap();
+        let execution = backend.execute(Endpoint::ChatCompletions, &chat()).await;
+        assert_eq!(execution.attempts, 1);
+        assert!(status_of(&execution) >= 500);
+        let ResultOutcome::Response { body, .. } = &execution.outcome else { unreachable!() };
+        assert!(json_of(body)["error"]["message"].as_str().unwrap().contains("does not support"));
+    }
+}
+
+#[tokio::test]
+async fn warm_up_tries_the_other_endpoint_and_says_what_the_server_lacks() {
+    let fake = FakeServer::start(vec![
+        Canned::json(
+            500,
+            json!({"error": {"code": 500, "type": "server_error",
+            "message": "the current context does not support logits computation. skipping"}}),
+        ),
+        Canned::json(
+            501,
+            json!({"error": {"code": 501, "type": "not_supported_error",
+            "message": "This server does not support embeddings. Start it with `--embeddings`"}}),
+        ),
+    ])
+    .await;
+    let backend = Backend::new(config(BackendKind::OpenAi, &fake.url)).unwrap();
+    let err = backend.warm_up("nomic-embed").await.unwrap_err().to_string();
+    assert_eq!(fake.received().len(), 2, "one try per endpoint");
+    assert!(err.contains("logits computation") && err.contains("--embeddings"), "{err}");
+}

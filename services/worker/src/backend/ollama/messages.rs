@@ -5,7 +5,8 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
 /// OpenAI messages as Ollama messages: content parts flattened to text plus `images`,
-/// tool-call arguments from JSON text to objects, tool results named by their tool.
+/// tool-call arguments from JSON text to objects, tool results named by their tool. Call ids go
+/// along (`tool_calls[].id`, `tool_call_id`): model templates that render them need them.
 pub(super) fn chat_messages(messages: &[Value]) -> Result<Vec<Value>, Invalid> {
     let invalid =
         |i: usize, what: &str| Invalid::new(format!("messages[{i}]: {what}"), Some("messages"));
@@ -86,10 +87,13 @@ pub(super) fn chat_messages(messages: &[Value]) -> Result<Vec<Value>, Invalid> {
                     Some(args @ Value::Object(_)) => args.clone(),
                     _ => Value::Object(Map::new()),
                 };
+                let mut converted_call =
+                    json!({"function": {"name": name, "arguments": arguments}});
                 if let Some(id) = call.get("id").and_then(Value::as_str) {
                     tool_names.insert(id.to_owned(), name.to_owned());
+                    converted_call["id"] = Value::String(id.to_owned());
                 }
-                ollama_calls.push(json!({"function": {"name": name, "arguments": arguments}}));
+                ollama_calls.push(converted_call);
             }
             if !ollama_calls.is_empty() {
                 converted.insert("tool_calls".into(), Value::Array(ollama_calls));
@@ -104,6 +108,9 @@ pub(super) fn chat_messages(messages: &[Value]) -> Result<Vec<Value>, Invalid> {
             if let Some(name) = name {
                 converted.insert("tool_name".into(), Value::String(name));
             }
+            if let Some(id) = message.get("tool_call_id").and_then(Value::as_str) {
+                converted.insert("tool_call_id".into(), Value::String(id.to_owned()));
+            }
         }
         out.push(Value::Object(converted));
     }
@@ -115,4 +122,25 @@ fn base64_payload(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("data:")?;
     let (meta, data) = rest.split_once(',')?;
     (meta.ends_with(";base64") && !data.is_empty()).then_some(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chat_messages;
+    use serde_json::json;
+
+    #[test]
+    fn tool_call_ids_reach_ollama_on_the_call_and_on_its_result() {
+        let messages = [
+            json!({"role": "user", "content": "Weather in Paris?"}),
+            json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_abc123",
+                "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}),
+            json!({"role": "tool", "tool_call_id": "call_abc123", "content": "18C"}),
+        ];
+        let out = chat_messages(&messages).unwrap();
+        assert_eq!(out[1]["tool_calls"][0]["id"], "call_abc123");
+        assert_eq!(out[1]["tool_calls"][0]["function"]["arguments"], json!({"city": "Paris"}));
+        assert_eq!(out[2]["tool_call_id"], "call_abc123");
+        assert_eq!(out[2]["tool_name"], "get_weather");
+    }
 }

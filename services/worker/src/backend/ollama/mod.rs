@@ -17,9 +17,11 @@ use serde_json::value::RawValue;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ReplyKind {
     Chat,
-    /// `echo_prompt` is the prompt to put before the text when the request asked for `echo`.
+    /// `echo_prompt` is the prompt to put before the text when the request asked for `echo`;
+    /// `logprobs` whether the request asked for them.
     Generate {
         echo_prompt: Option<String>,
+        logprobs: bool,
     },
     Embed {
         base64: bool,

@@ -43,6 +43,11 @@ pub(crate) fn build(
     let (path, reply) = match endpoint {
         Endpoint::ChatCompletions => {
             let messages = match req.get("messages") {
+                // Ollama's native API reads no messages as "load the model" and answers 200
+                // with no text; its /v1 layer refuses them, and so do we.
+                Some(Value::Array(m)) if m.is_empty() => {
+                    return Err(Invalid::new("[] is too short - 'messages'", Some("messages")));
+                }
                 Some(Value::Array(m)) => chat_messages(m)?,
                 _ => {
                     return Err(Invalid::new(
@@ -63,8 +68,13 @@ pub(crate) fn build(
             {
                 out.insert("tools".into(), tools.clone());
             }
-            if let Some(think) = think(present(&req, "reasoning_effort"))? {
+            if let Some(think) = think(&req)? {
                 out.insert("think".into(), think);
+            }
+            let logprobs = logprobs(&req)?;
+            if let Some(top) = logprobs {
+                out.insert("logprobs".into(), Value::Bool(true));
+                out.insert("top_logprobs".into(), top.into());
             }
             ("/api/chat", ReplyKind::Chat)
         }
@@ -77,7 +87,28 @@ pub(crate) fn build(
             if let Some(suffix @ Value::String(_)) = req.get("suffix") {
                 out.insert("suffix".into(), suffix.clone());
             }
-            ("/api/generate", ReplyKind::Generate { echo_prompt: echo.then_some(prompt) })
+            // The legacy API's `logprobs` is the number of alternatives per token (0-5).
+            let logprobs = match present(&req, "logprobs") {
+                None => None,
+                Some(n) => match n.as_u64() {
+                    Some(n) if n <= 20 => Some(n),
+                    _ => {
+                        return Err(Invalid::new(
+                            "'logprobs' must be an integer between 0 and 20.",
+                            Some("logprobs"),
+                        ));
+                    }
+                },
+            };
+            if let Some(top) = logprobs {
+                out.insert("logprobs".into(), Value::Bool(true));
+                out.insert("top_logprobs".into(), top.into());
+            }
+            let reply = ReplyKind::Generate {
+                echo_prompt: echo.then_some(prompt),
+                logprobs: logprobs.is_some(),
+            };
+            ("/api/generate", reply)
         }
         Endpoint::Embeddings => {
             out.insert("input".into(), embed_input(req.get("input"))?);
@@ -154,6 +185,12 @@ fn options(
             options.insert(key.into(), v.clone());
         }
     }
+    // OpenAI's defaults, as Ollama's own /v1 sets them: without them the model's Modelfile
+    // defaults (0.8 and 0.9 for most) would apply, and the same line would sample differently
+    // here than on OpenAI or on Ollama's /v1.
+    for key in ["temperature", "top_p"] {
+        options.entry(key).or_insert_with(|| json!(1.0));
+    }
     if let Some(seed) = present(req, "seed") {
         if !(seed.is_i64() || seed.is_u64()) {
             return Err(Invalid::new("'seed' must be an integer.", Some("seed")));
@@ -183,16 +220,56 @@ fn present<'a>(req: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     req.get(key).filter(|v| !v.is_null())
 }
 
-/// `reasoning_effort` as Ollama's `think`, the way Ollama's own OpenAI layer maps it.
-fn think(effort: Option<&Value>) -> Result<Option<Value>, Invalid> {
-    match effort.map(|e| e.as_str()) {
-        None => Ok(None),
-        Some(Some("none")) => Ok(Some(Value::Bool(false))),
-        Some(Some(level @ ("low" | "medium" | "high"))) => Ok(Some(Value::String(level.into()))),
-        Some(_) => Err(Invalid::new(
-            "'reasoning_effort' must be 'none', 'low', 'medium' or 'high' with the Ollama backend.",
-            Some("reasoning_effort"),
-        )),
+/// `reasoning_effort` (or the `reasoning: {effort}` object, which wins when both are given) as
+/// Ollama's `think`, the way Ollama's own OpenAI layer maps it: `none` turns thinking off,
+/// `minimal` is `low`, `xhigh` and `ultra` are `max`.
+fn think(req: &Map<String, Value>) -> Result<Option<Value>, Invalid> {
+    let (effort, param) = match present(req, "reasoning") {
+        Some(reasoning) => (reasoning.get("effort").filter(|e| !e.is_null()), "reasoning"),
+        None => (present(req, "reasoning_effort"), "reasoning_effort"),
+    };
+    let Some(effort) = effort else { return Ok(None) };
+    let level = match effort.as_str() {
+        Some("") => return Ok(None),
+        Some("none") => return Ok(Some(Value::Bool(false))),
+        Some("minimal") => "low",
+        Some(level @ ("low" | "medium" | "high" | "max")) => level,
+        Some("xhigh" | "ultra") => "max",
+        _ => {
+            return Err(Invalid::new(
+                format!(
+                    "Invalid reasoning effort {effort}: it must be \"none\", \"minimal\", \"low\", \
+                     \"medium\", \"high\", \"xhigh\", \"ultra\" or \"max\"."
+                ),
+                Some(param),
+            ));
+        }
+    };
+    Ok(Some(Value::String(level.into())))
+}
+
+/// `logprobs: true` (and `top_logprobs`, 0 to 20) of a chat request, as Ollama takes them.
+fn logprobs(req: &Map<String, Value>) -> Result<Option<u64>, Invalid> {
+    match present(req, "logprobs") {
+        None | Some(Value::Bool(false)) => {
+            if present(req, "top_logprobs").is_some() {
+                return Err(Invalid::new(
+                    "'top_logprobs' needs 'logprobs': true.",
+                    Some("top_logprobs"),
+                ));
+            }
+            Ok(None)
+        }
+        Some(Value::Bool(true)) => match present(req, "top_logprobs") {
+            None => Ok(Some(0)),
+            Some(n) => match n.as_u64() {
+                Some(n) if n <= 20 => Ok(Some(n)),
+                _ => {
+                    Err(Invalid::new("top_logprobs must be between 0 and 20", Some("top_logprobs")))
+                }
+            },
+        },
+        Some(_) => Err(Invalid::new("'logprobs' must be a boolean.", Some("logprobs"))),
     }
 }
 
@@ -218,11 +295,21 @@ fn format(response_format: Option<&Value>) -> Result<Option<Value>, Invalid> {
     }
 }
 
-/// The one prompt of a completions request.
+/// The one prompt of a completions request. An empty one is refused: Ollama reads it as "load
+/// the model" and answers 200 with no text.
 fn prompt(prompt: Option<&Value>) -> Result<String, Invalid> {
+    let empty = || {
+        Invalid::new(
+            "'prompt' must not be empty: Ollama reads an empty prompt as a request to load the \
+             model, not to complete text.",
+            Some("prompt"),
+        )
+    };
     match prompt {
+        Some(Value::String(p)) if p.is_empty() => Err(empty()),
         Some(Value::String(p)) => Ok(p.clone()),
         Some(Value::Array(items)) => match items.as_slice() {
+            [Value::String(p)] if p.is_empty() => Err(empty()),
             [Value::String(p)] => Ok(p.clone()),
             [_] => Err(Invalid::new(
                 "The Ollama backend takes the prompt as text, not tokens.",
@@ -265,17 +352,25 @@ mod tests {
     fn requests_ollama_cannot_run_as_written_are_refused_with_the_param_named() {
         let remote_image = json!({"model": "m", "messages": [{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]});
-        let several_choices = json!({"model": "m", "messages": [], "n": 3});
+        let several_choices =
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 3});
         let audio = json!({"model": "m", "messages": [{"role": "user", "content": [
             {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}]});
         let no_model = json!({"messages": []});
-        let bad_effort = json!({"model": "m", "messages": [], "reasoning_effort": "extreme"});
+        let hi = json!([{"role": "user", "content": "hi"}]);
+        let bad_effort = json!({"model": "m", "messages": hi, "reasoning_effort": "extreme"});
+        let bad_object = json!({"model": "m", "messages": hi, "reasoning": {"effort": 3}});
+        let no_messages = json!({"model": "m", "messages": []});
+        let bad_top = json!({"model": "m", "messages": hi, "logprobs": true, "top_logprobs": 21});
         for (body, param) in [
             (remote_image, "messages"),
             (several_choices, "n"),
             (audio, "messages"),
             (no_model, "model"),
             (bad_effort, "reasoning_effort"),
+            (bad_object, "reasoning"),
+            (no_messages, "messages"),
+            (bad_top, "top_logprobs"),
         ] {
             let err = build_chat(body).unwrap_err();
             assert_eq!(err.param.as_deref(), Some(param), "{}", err.message);
@@ -283,13 +378,76 @@ mod tests {
     }
 
     #[test]
-    fn nulls_mean_not_set_and_reasoning_effort_becomes_think() {
-        let r = build_chat(json!({"model": "m", "messages": [], "temperature": null,
-            "max_tokens": null, "stop": null, "response_format": null, "reasoning_effort": "none"}))
+    fn nulls_mean_not_set_and_sampling_defaults_are_openais() {
+        let r = build_chat(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "temperature": null, "max_tokens": null, "stop": null, "response_format": null,
+            "reasoning_effort": "none"}))
         .unwrap();
-        assert_eq!(r.body["options"], json!({}));
+        assert_eq!(r.body["options"], json!({"temperature": 1.0, "top_p": 1.0}));
         assert!(r.body.get("format").is_none());
         assert_eq!(r.body["think"], false);
+        let r = build_chat(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "temperature": 0.2}))
+        .unwrap();
+        assert_eq!(r.body["options"], json!({"temperature": 0.2, "top_p": 1.0}));
+    }
+
+    #[test]
+    fn every_openai_reasoning_effort_maps_as_ollamas_v1_maps_it() {
+        let messages = json!([{"role": "user", "content": "x"}]);
+        for (effort, think) in [
+            ("none", json!(false)),
+            ("minimal", json!("low")),
+            ("low", json!("low")),
+            ("medium", json!("medium")),
+            ("high", json!("high")),
+            ("xhigh", json!("max")),
+            ("ultra", json!("max")),
+            ("max", json!("max")),
+        ] {
+            let r =
+                build_chat(json!({"model": "m", "messages": messages, "reasoning_effort": effort}))
+                    .unwrap();
+            assert_eq!(r.body["think"], think, "{effort}");
+        }
+        // The object form wins over the flat one, as in Ollama's /v1.
+        let r = build_chat(json!({"model": "m", "messages": messages, "reasoning_effort": "high",
+            "reasoning": {"effort": "minimal"}}))
+        .unwrap();
+        assert_eq!(r.body["think"], "low");
+        let r = build_chat(json!({"model": "m", "messages": messages, "reasoning": {}})).unwrap();
+        assert!(r.body.get("think").is_none());
+    }
+
+    #[test]
+    fn logprobs_are_asked_of_ollama() {
+        let messages = json!([{"role": "user", "content": "x"}]);
+        let r = build_chat(json!({"model": "m", "messages": messages, "logprobs": true,
+            "top_logprobs": 3}))
+        .unwrap();
+        assert_eq!(
+            (r.body["logprobs"].clone(), r.body["top_logprobs"].clone()),
+            (json!(true), json!(3))
+        );
+        let body =
+            serde_json::value::to_raw_value(&json!({"model": "m", "prompt": "p", "logprobs": 2}))
+                .unwrap();
+        let r = build(Endpoint::Completions, &body, None, None).unwrap();
+        assert_eq!(
+            (r.body["logprobs"].clone(), r.body["top_logprobs"].clone()),
+            (json!(true), json!(2))
+        );
+        assert_eq!(r.reply, ReplyKind::Generate { echo_prompt: None, logprobs: true });
+    }
+
+    #[test]
+    fn an_empty_prompt_is_refused_rather_than_sent_as_a_load_request() {
+        for prompt in [json!(""), json!([""])] {
+            let body =
+                serde_json::value::to_raw_value(&json!({"model": "m", "prompt": prompt})).unwrap();
+            let err = build(Endpoint::Completions, &body, None, None).unwrap_err();
+            assert_eq!(err.param.as_deref(), Some("prompt"));
+        }
     }
 
     #[test]
