@@ -10,8 +10,53 @@
 
 pub mod cluster;
 pub mod proxy;
+pub mod real_model;
 pub mod stack;
 mod standalone;
+
+/// One `distributed::<name>` and one `standalone::<name>` test per body
+/// `async fn <name>(Mode)` of the calling crate's `<module>`: the same test on both deployments.
+/// The caller needs `sqlx` and `nightshift-gateway` (the Postgres migrations) as dev-dependencies.
+// `crate::` is the caller's crate on purpose: the bodies are the caller's.
+#[allow(clippy::crate_in_macro_def)]
+#[macro_export]
+macro_rules! on_both_deployments {
+    ($($module:ident::$name:ident),* $(,)?) => {
+        mod distributed {
+            $(
+                #[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
+                async fn $name(pool: sqlx::PgPool) {
+                    crate::$module::$name($crate::stack::Mode::Distributed(pool)).await
+                }
+            )*
+        }
+        mod standalone {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::$module::$name($crate::stack::Mode::Standalone).await
+                }
+            )*
+        }
+    };
+}
+
+/// One `distributed_only::<name>` test per body: faults of what only the distributed deployment
+/// has (Postgres, NATS).
+#[allow(clippy::crate_in_macro_def)]
+#[macro_export]
+macro_rules! distributed_only {
+    ($($module:ident::$name:ident),* $(,)?) => {
+        mod distributed_only {
+            $(
+                #[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
+                async fn $name(pool: sqlx::PgPool) {
+                    crate::$module::$name($crate::stack::Mode::Distributed(pool)).await
+                }
+            )*
+        }
+    };
+}
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -15,29 +15,7 @@ mod poison;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_nightshift-worker");
 
-/// One `distributed::<name>` and one `standalone::<name>` test per body `async fn <name>(Mode)`.
-macro_rules! on_both_deployments {
-    ($($module:ident::$name:ident),* $(,)?) => {
-        mod distributed {
-            $(
-                #[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
-                async fn $name(pool: sqlx::PgPool) {
-                    crate::$module::$name(nightshift_testkit::stack::Mode::Distributed(pool)).await
-                }
-            )*
-        }
-        mod standalone {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    crate::$module::$name(nightshift_testkit::stack::Mode::Standalone).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_deployments!(
+nightshift_testkit::on_both_deployments!(
     pipeline::two_workers_answer_2000_requests_exactly_once_in_input_order,
     pipeline::collector_restarted_mid_batch_loses_and_duplicates_nothing,
     pipeline::embeddings_and_completions_batches_come_back_in_openai_shape,
@@ -51,22 +29,7 @@ on_both_deployments!(
     poison::a_result_over_the_limit_is_that_requests_error,
 );
 
-/// One `distributed::<name>` test per body: faults of what only the distributed deployment has
-/// (Postgres, NATS).
-macro_rules! distributed_only {
-    ($($module:ident::$name:ident),* $(,)?) => {
-        mod distributed_only {
-            $(
-                #[sqlx::test(migrator = "nightshift_gateway::store::MIGRATOR")]
-                async fn $name(pool: sqlx::PgPool) {
-                    crate::$module::$name(nightshift_testkit::stack::Mode::Distributed(pool)).await
-                }
-            )*
-        }
-    };
-}
-
-distributed_only!(
+nightshift_testkit::distributed_only!(
     outage::postgres_outage_is_a_quick_503_and_the_batch_resumes,
     outage::nats_outage_keeps_the_api_answering_and_loses_nothing,
     outage::nats_cluster_loses_a_follower_and_every_request_is_answered_once,
