@@ -99,6 +99,8 @@ pub enum Figure {
     Ceiling,
     Ingest,
     Stability,
+    /// Efficiency on a real model server (scripts/real-model.sh).
+    Real,
 }
 
 impl Config {
@@ -139,6 +141,12 @@ pub struct Sizes {
     pub stability_requests: u64,
     pub stability_slots: usize,
     pub stability_latency_ms: u64,
+    /// The real model server's slots, the requests of its figure and their token limit.
+    pub real_slots: usize,
+    pub real_requests: u64,
+    pub real_max_tokens: u64,
+    /// The longest the real model's batch may take (it answers a few requests a second).
+    pub real_batch_limit: Duration,
     /// The longest one batch may take before the figure fails.
     pub batch_limit: Duration,
 }
@@ -157,6 +165,10 @@ impl Sizes {
             stability_requests: 5_000,
             stability_slots: 8,
             stability_latency_ms: 20,
+            real_slots: 4,
+            real_requests: 300,
+            real_max_tokens: 8,
+            real_batch_limit: Duration::from_secs(1800),
             batch_limit: Duration::from_secs(300),
         }
     }
@@ -168,6 +180,8 @@ impl Sizes {
             ceiling_requests: 2_000,
             ingest_lines: 5_000,
             stability_requests: 200,
+            real_requests: 40,
+            real_batch_limit: Duration::from_secs(600),
             batch_limit: Duration::from_secs(120),
             ..Self::full()
         }
@@ -208,5 +222,6 @@ mod tests {
         let c = parse(&["--only", "ceiling,ingest"]);
         assert!(c.wants(Figure::Ceiling) && c.wants(Figure::Ingest));
         assert!(!c.wants(Figure::Efficiency) && !c.wants(Figure::Stability));
+        assert!(!c.wants(Figure::Real));
     }
 }

@@ -62,6 +62,38 @@ pub fn write_file(path: &Path, requests: u64, line_bytes: Option<usize>) -> anyh
 }
 
 /// Request `i` as a worker sends it to Ollama's `/api/chat`.
+/// The OpenAI chat body of request `i` for `model`, as the real-model figure sends it both in
+/// the batch and from the direct client.
+pub fn openai_chat(i: u64, model: &str, max_tokens: u64) -> serde_json::Value {
+    serde_json::json!({
+        "model": model,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "messages": [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": prompt(i)},
+        ],
+    })
+}
+
+/// A batch file of `requests` lines holding [`openai_chat`] bodies.
+pub fn write_openai_file(
+    path: &Path,
+    requests: u64,
+    model: &str,
+    max_tokens: u64,
+) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = BufWriter::new(file);
+    for i in 1..=requests {
+        let line = serde_json::json!({"custom_id": format!("request-{i}"), "method": "POST",
+            "url": "/v1/chat/completions", "body": openai_chat(i, model, max_tokens)});
+        writeln!(out, "{line}")?;
+    }
+    out.flush().with_context(|| format!("writing {}", path.display()))
+}
+
 pub fn ollama_chat(i: u64) -> serde_json::Value {
     serde_json::json!({
         "model": MODEL,

@@ -82,6 +82,9 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         let s = scenarios::stability::run(&env, &sizes, d, workers).await;
         report.stability.push((d, keep(s)));
     }
+    for &d in deployments.iter().filter(|_| config.wants(Figure::Real)) {
+        report.real.push((d, keep(scenarios::real::run(&env, &sizes, d, workers).await)));
+    }
     report.elapsed = started.elapsed();
     report.load_after = load_average();
     tracing::info!(logs = %run_dir.display(), "bench done");

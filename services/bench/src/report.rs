@@ -6,6 +6,7 @@ use crate::config::Deployment;
 use crate::scenarios::ceiling::Ceiling;
 use crate::scenarios::efficiency::Efficiency;
 use crate::scenarios::ingest::Ingest;
+use crate::scenarios::real::RealEfficiency;
 use crate::scenarios::stability::{NATS, Stability};
 use crate::sections;
 use crate::tables::{Table, int, opt, pct, secs};
@@ -53,6 +54,7 @@ pub struct Report {
     pub ceiling: Measured<Ceiling>,
     pub ingest: Measured<Ingest>,
     pub stability: Measured<Stability>,
+    pub real: Measured<RealEfficiency>,
 }
 
 impl Report {
@@ -62,6 +64,7 @@ impl Report {
             || failed(&self.ceiling)
             || failed(&self.ingest)
             || failed(&self.stability)
+            || failed(&self.real)
     }
 
     pub fn markdown(&self) -> String {
@@ -92,6 +95,10 @@ impl Report {
         let stability = measured(&self.stability);
         if !stability.is_empty() {
             out.push_str(&sections::stability(&stability));
+        }
+        let real = measured(&self.real);
+        if !real.is_empty() {
+            out.push_str(&sections::real(&real));
         }
         out
     }
@@ -168,6 +175,17 @@ impl Report {
             |s| (drift_cell(s), s.worst_drift_pct().map(|(_, d)| d.abs() <= DRIFT_TARGET_PCT)),
         )
         .target(&mut t, &format!("within {DRIFT_TARGET_PCT} %"));
+        summary_row(d, "5", "real model: pipeline ÷ direct client", &self.real, |e| {
+            let ratio = e.ratio();
+            let cell = format!(
+                "**{}** ({} vs {} req/s)",
+                opt(ratio, |r| format!("{r:.3}")),
+                opt(e.pipeline.rate(), |r| format!("{r:.2}")),
+                opt(e.direct_rate(), |r| format!("{r:.2}"))
+            );
+            (cell, ratio.map(|r| r >= EFFICIENCY_TARGET))
+        })
+        .target(&mut t, &format!("≥ {EFFICIENCY_TARGET}"));
         t
     }
 }

@@ -6,6 +6,7 @@ use crate::cpu::{CpuUse, ProcUse};
 use crate::scenarios::ceiling::Ceiling;
 use crate::scenarios::efficiency::Efficiency;
 use crate::scenarios::ingest::Ingest;
+use crate::scenarios::real::RealEfficiency;
 use crate::scenarios::stability::Stability;
 use crate::tables::{Table, int, ms, opt, pct, secs};
 use crate::timeline::Moments;
@@ -324,6 +325,47 @@ pub fn stability_table(figures: &[(Deployment, &Stability)]) -> Table {
     }
     t.row(drift);
     t
+}
+
+pub fn real(figures: &[(Deployment, &RealEfficiency)]) -> String {
+    let Some((_, first)) = figures.first() else { return String::new() };
+    let mut out = format!(
+        "\n#### 5. Real model\n\nBackend: llama.cpp's llama-server with Gemma 3 270M Q4_K_M on this \
+         machine's CPU (`scripts/real-model.sh`), {} slots; every request a chat completion of at \
+         most {} tokens, the same bodies from the direct client and in the batch. Pipeline: {}, \
+         `NIGHTSHIFT_BACKEND=openai`.\n\n",
+        first.slots,
+        first.max_tokens,
+        shapes(figures, |e| (e.workers, e.worker_concurrency))
+    );
+    let mut t =
+        Table::new(&["deployment", "run", "requests", "time", "req/s", "pipeline ÷ direct"]);
+    for (d, e) in figures {
+        let direct = |label: &str, run: &crate::direct::DirectRun| {
+            [
+                d.as_str().to_owned(),
+                format!("direct client {label}, {} in flight", e.slots),
+                int(run.requests),
+                secs(run.elapsed),
+                opt(run.rate(), |r| format!("{r:.2}")),
+                String::new(),
+            ]
+        };
+        t.row(direct("before", &e.direct));
+        let p = &e.pipeline;
+        t.row([
+            d.as_str(),
+            "pipeline, create → completed",
+            &int(p.total()),
+            &opt(p.elapsed(), secs),
+            &opt(p.rate(), |r| format!("{r:.2}")),
+            &opt(e.ratio(), |r| format!("**{r:.3}** (of the two direct runs' rate)")),
+        ]);
+        t.row(direct("after", &e.direct_after));
+    }
+    out.push_str(&t.markdown());
+    out.push('\n');
+    out
 }
 
 #[cfg(test)]

@@ -34,6 +34,9 @@ pub struct StackSpec {
     pub worker_concurrency: usize,
     /// Distributed: whether to start the metrics service (standalone always runs it).
     pub metrics: bool,
+    /// Settings every worker (standalone: the process) gets on top of the defaults, to point
+    /// it at another backend than the simulator.
+    pub worker_env: Vec<(&'static str, String)>,
 }
 
 impl StackSpec {
@@ -176,6 +179,7 @@ impl Stack {
                 ("WORKER_CONCURRENCY", spec.worker_concurrency.to_string()),
                 ("WORKER_MODELS", MODEL.to_owned()),
             ];
+            let envs: Vec<_> = envs.into_iter().chain(spec.worker_env.iter().cloned()).collect();
             let name = format!("worker-{i}");
             workers.push(Proc::spawn(&name, &bin(env, "nightshift-worker"), &[], &envs, log_dir)?);
         }
@@ -225,6 +229,7 @@ impl Stack {
             ("WORKER_CONCURRENCY", spec.worker_concurrency.max(1).to_string()),
             ("WORKER_MODELS", MODEL.to_owned()),
         ];
+        let envs: Vec<_> = envs.into_iter().chain(spec.worker_env.iter().cloned()).collect();
         let mut process = Proc::spawn(
             STANDALONE,
             &bin(env, "nightshift"),

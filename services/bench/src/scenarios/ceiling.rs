@@ -33,6 +33,7 @@ pub async fn run(
         workers,
         worker_concurrency,
         metrics: true,
+        worker_env: Vec::new(),
     };
     let input = env.run_dir.join(format!("ceiling-{}.jsonl", deployment.as_str()));
     let file_bytes = crate::input::write_file(&input, sizes.ceiling_requests, None)?;

@@ -40,6 +40,7 @@ pub async fn run(
         workers,
         worker_concurrency,
         metrics: true,
+        worker_env: Vec::new(),
     };
     let mut stack = Stack::start(env, &spec).await?;
     let result = measure(env, sizes, &mut stack).await;

@@ -56,6 +56,7 @@ pub async fn run(env: &Env, sizes: &Sizes, deployment: Deployment) -> anyhow::Re
         workers,
         worker_concurrency,
         metrics: false,
+        worker_env: Vec::new(),
     };
     let mut stack = Stack::start(env, &spec).await?;
     let result = async {

@@ -4,6 +4,7 @@
 pub mod ceiling;
 pub mod efficiency;
 pub mod ingest;
+pub mod real;
 pub mod stability;
 
 use crate::api::{Gateway, sim_state};

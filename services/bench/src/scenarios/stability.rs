@@ -77,6 +77,7 @@ pub async fn run(
         workers,
         worker_concurrency,
         metrics: true,
+        worker_env: Vec::new(),
     };
     let input = env.run_dir.join(format!("stability-{}.jsonl", deployment.as_str()));
     crate::input::write_file(&input, sizes.stability_requests, None)?;
