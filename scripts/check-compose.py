@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks the docker compose deployment against the code, without Docker.
 
-Reads docker-compose.yml, docker-compose.sim.yml (merged the way Compose merges them, `!reset` and
+Reads docker-compose.yml, docker-compose.sim.yml, docker-compose.cluster.yml (merged the way Compose merges them, `!reset` and
 `!override` included), the Dockerfile, the workspace's Cargo.toml files and Rust sources, the
 migrations, deploy/prometheus.yml and the Grafana provisioning and dashboard, and fails, naming
 every problem, when they disagree: a build target with no Dockerfile stage, a binary that no
@@ -48,6 +48,7 @@ from check_compose_read import (  # noqa: E402 (after the PyYAML check)
 
 BASE_FILE = "docker-compose.yml"
 SIM_FILE = "docker-compose.sim.yml"
+CLUSTER_FILE = "docker-compose.cluster.yml"
 GPU_SERVICES = ("ollama", "worker")  # what the GPU file reserves GPUs for and the sim file frees
 SCALED_SERVICES = ("worker",)  # `--scale`d: no container_name, no fixed host port
 # Read by the services though no `env = "..."` names them: tracing's EnvFilter reads RUST_LOG.
@@ -495,7 +496,7 @@ def run_docker_compose(checker: Checker) -> None:
     if probe is None or probe.returncode != 0:
         checker.skipped.append("docker compose config (docker compose is not installed here)")
         return
-    for files in ([BASE_FILE], [BASE_FILE, SIM_FILE]):
+    for files in FILE_SETS:
         args = (
             ["docker", "compose"]
             + [a for f in files for a in ("-f", f)]
@@ -510,6 +511,15 @@ def run_docker_compose(checker: Checker) -> None:
             )
         else:
             checker.passed.append(f"docker compose config accepts {' + '.join(files)}")
+
+
+# Every combination the README gives a command for.
+FILE_SETS = (
+    [BASE_FILE],
+    [BASE_FILE, SIM_FILE],
+    [BASE_FILE, CLUSTER_FILE],
+    [BASE_FILE, SIM_FILE, CLUSTER_FILE],
+)
 
 
 def main() -> int:
@@ -538,6 +548,10 @@ def main() -> int:
         check_services(checker, f"{BASE_FILE} + {SIM_FILE}", sim, dockerfiles, env_names)
     if base is not None and sim is not None:
         check_gpu_split(checker, base, sim)
+    for files in FILE_SETS[2:]:
+        model = compose_model(checker, files)
+        if model is not None:
+            check_services(checker, " + ".join(files), model, dockerfiles, env_names)
     run_docker_compose(checker)
 
     for line in checker.passed:
