@@ -11,7 +11,7 @@
 #
 # Each distributed figure gets its own Postgres database on BENCH_DATABASE_URL (default
 # postgres://postgres@127.0.0.1:5432/postgres; dropped at the end) and its own nats-server
-# (NATS_SERVER_BIN, default /usr/sbin/nats-server) on a free port; each standalone figure one
+# (NATS_SERVER_BIN, default the 2.15.1 scripts/nats-server.sh installs) on a free port; each standalone figure one
 # `nightshift standalone` on a temporary data directory. Nothing touches :4080/:4081 or the
 # local NATS. Logs and per-batch timelines stay in target/bench/<timestamp>/.
 set -euo pipefail
@@ -20,6 +20,11 @@ cd "$repo"
 
 quick=0
 for arg in "$@"; do [[ "$arg" == --quick ]] && quick=1; done
+
+# A current nats-server, and the real model server of figure 5 (both cached after the first run).
+NATS_SERVER_BIN="${NATS_SERVER_BIN:-$(scripts/nats-server.sh install)}"
+export NATS_SERVER_BIN
+scripts/real-model.sh install
 
 echo "building release binaries..." >&2
 cargo build --release -q -p nightshift-gateway -p nightshift-worker -p nightshift-metrics \

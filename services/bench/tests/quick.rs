@@ -1,7 +1,8 @@
 //! Runs the bench's quick mode end to end against the built service binaries, so the bench
 //! keeps working as the services change.
 //!
-//! Needs what the other end-to-end tests need (the local Postgres, `nats-server`) plus the
+//! Needs what the other end-to-end tests need (the local Postgres, `nats-server`, the real model
+//! server of `scripts/real-model.sh`) plus the
 //! binaries of nightshift-gateway, -worker, -metrics, nightshift and ollama-sim:
 //! `cargo test --workspace` builds them in `target/debug`; otherwise set NIGHTSHIFT_BIN_DIR.
 
@@ -69,11 +70,20 @@ async fn quick_mode_measures_every_figure_on_both_deployments_and_renders_the_re
         let stability = on(&report.stability, deployment).unwrap();
         assert_eq!(stability.rates().len(), 5);
         assert!(stability.variance_pct().is_some(), "{markdown}");
+        let real = on(&report.real, deployment).unwrap();
+        assert_eq!(real.pipeline.total(), 40, "{markdown}");
+        assert!(real.ratio().is_some_and(|r| r > 0.0), "{markdown}");
     }
     // Standalone is one process: no nats-server, its memory is the process's.
     let stability = on(&report.stability, Standalone).unwrap();
     assert_eq!(stability.services(), ["nightshift"], "{markdown}");
-    for row in ["| 1 | efficiency", "| 2 | pipeline ceiling", "| 3 | ingest", "| 4 | stability"] {
+    for row in [
+        "| 1 | efficiency",
+        "| 2 | pipeline ceiling",
+        "| 3 | ingest",
+        "| 4 | stability",
+        "| 5 | real model",
+    ] {
         assert!(markdown.contains(row), "no {row:?} row in:\n{markdown}");
     }
     assert!(markdown.contains("| # | figure | distributed | standalone | target |"), "{markdown}");

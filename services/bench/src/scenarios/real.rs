@@ -46,15 +46,26 @@ struct Server {
     pid: String,
 }
 
+/// `scripts/real-model.sh` of the repository the bench runs in (from its root, as
+/// `scripts/bench.sh` does, or from a folder inside it, as its tests do).
+fn script() -> anyhow::Result<std::path::PathBuf> {
+    let here = std::env::current_dir().context("the working directory")?;
+    here.ancestors()
+        .map(|dir| dir.join("scripts/real-model.sh"))
+        .find(|path| path.is_file())
+        .context("scripts/real-model.sh not found: run the bench inside the repository")
+}
+
 impl Server {
     fn start(slots: usize) -> anyhow::Result<Self> {
         let port = free_port()?;
         let out = Command::new("bash")
-            .args(["scripts/real-model.sh", "start", &port.to_string()])
+            .arg(script()?)
+            .args(["start", &port.to_string()])
             .env("LLAMA_PARALLEL", slots.to_string())
             .env("LLAMA_CTX", (slots * 1024).to_string())
             .output()
-            .context("running scripts/real-model.sh (run the bench from the repository)")?;
+            .context("running scripts/real-model.sh")?;
         anyhow::ensure!(
             out.status.success(),
             "the real model server did not start; install it with `scripts/real-model.sh \
@@ -71,7 +82,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("bash").args(["scripts/real-model.sh", "stop", &self.pid]).status();
+        if let Ok(script) = script() {
+            let _ = Command::new("bash").arg(script).args(["stop", &self.pid]).status();
+        }
     }
 }
 
