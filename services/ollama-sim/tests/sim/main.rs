@@ -7,5 +7,6 @@ mod control;
 mod determinism;
 mod faults;
 mod helpers;
+mod listing;
 mod shapes;
 mod timing;
