@@ -8,7 +8,8 @@
 //! - `slots`, `models`, `faults`: the parallel slots and wait queue, loaded models with
 //!   keep_alive and simulated VRAM, and the seeded fault dice.
 //! - `synth`, `plan`: deterministic answers (text, JSON, token counts, embeddings).
-//! - `api`, `openai`, `error`: wire types and error shapes of the real server.
+//! - `api`, `openai`, `error`, `golang`: wire types and error shapes of the real server
+//!   (Go's duration parsing included).
 //! - `routes`: the endpoints; [`server`]: [`serve`] and [`spawn`] for tests.
 //!
 //! Answers are a pure function of the request (model, messages or prompt, seed, format),
@@ -20,6 +21,7 @@ pub mod config;
 mod engine;
 mod error;
 mod faults;
+mod golang;
 pub mod keep_alive;
 mod models;
 mod openai;

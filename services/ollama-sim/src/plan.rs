@@ -26,12 +26,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-/// The request's keep_alive, or the configured default; 400 when unparseable.
+/// The request's keep_alive, or the configured default; Ollama's 400 when it is not one.
 pub fn keep_alive(state: &SimState, value: Option<&Value>) -> Result<KeepAlive, ApiError> {
-    match value {
-        None | Some(Value::Null) => Ok(state.config().keep_alive),
-        Some(v) => KeepAlive::from_json(v).map_err(|e| ApiError::BadRequest(e.to_string())),
-    }
+    let given = KeepAlive::from_request(value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(given.unwrap_or_else(|| state.config().keep_alive))
 }
 
 /// Prompt tokens of (role, content) turns, capped at `num_ctx` when given: Ollama

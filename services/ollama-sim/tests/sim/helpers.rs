@@ -30,6 +30,12 @@ impl TestSim {
         (status, resp.json().await.unwrap())
     }
 
+    /// The loaded model `name` as /sim/state shows it, if loaded.
+    pub async fn loaded(&self, name: &str) -> Option<Value> {
+        let state = self.state().await;
+        state["loaded_models"].as_array().unwrap().iter().find(|m| m["name"] == name).cloned()
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         let resp = self.client.get(self.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "GET {path}");

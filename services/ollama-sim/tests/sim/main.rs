@@ -7,6 +7,7 @@ mod control;
 mod determinism;
 mod faults;
 mod helpers;
+mod keep_alive;
 mod listing;
 mod shapes;
 mod timing;
