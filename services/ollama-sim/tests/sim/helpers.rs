@@ -30,6 +30,18 @@ impl TestSim {
         (status, resp.json().await.unwrap())
     }
 
+    /// A POST whose answer is kept as sent: status, content type and exact body text.
+    pub async fn post_raw(&self, path: &str, body: Value) -> (StatusCode, String, String) {
+        let resp = self.client.post(self.url(path)).json(&body).send().await.unwrap();
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, content_type, resp.text().await.unwrap())
+    }
+
     /// The loaded model `name` as /sim/state shows it, if loaded.
     pub async fn loaded(&self, name: &str) -> Option<Value> {
         let state = self.state().await;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod control;
+mod defaults;
 mod determinism;
 mod faults;
 mod helpers;
