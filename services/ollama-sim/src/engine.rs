@@ -83,21 +83,6 @@ impl SimState {
         }
     }
 
-    /// Checks a requested model name: 400 when missing, 404 when unknown and
-    /// `any_model` is off. Returns the normalised name.
-    pub(crate) fn resolve_model(&self, name: &str) -> Result<String, ApiError> {
-        if name.trim().is_empty() {
-            return Err(ApiError::BadRequest("model is required".into()));
-        }
-        let normalized = models::normalize(name);
-        let config = self.config();
-        if config.any_model || config.models.iter().any(|m| models::normalize(m) == normalized) {
-            Ok(normalized)
-        } else {
-            Err(ApiError::ModelNotFound(name.to_owned()))
-        }
-    }
-
     /// Ensures the model is loaded (paying `load_ms` if not) and takes a reference.
     /// Concurrent cold requests share one load; each reports the time it waited.
     async fn lease<'a>(

@@ -14,8 +14,12 @@ use serde_json::json;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("model \"{0}\" not found, try pulling it first")]
+    /// A model the sim does not have, on /api/chat and /api/generate (name as sent).
+    #[error("model '{0}' not found")]
     ModelNotFound(String),
+    /// The same on /api/embed, whose handler words it differently (Go's `%q`).
+    #[error("model {} not found, try pulling it first", crate::golang::quote(.0))]
+    ModelNotPulled(String),
     #[error("simulated backend error")]
     Injected,
     // Ollama's ErrMaxQueue text, double space included: clients match on it.
@@ -32,7 +36,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            Self::ModelNotFound(_) | Self::ModelNotPulled(_) => StatusCode::NOT_FOUND,
             Self::Injected | Self::DropConnection => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Busy | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }

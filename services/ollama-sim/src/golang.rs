@@ -1,5 +1,5 @@
 //! Go standard-library behaviour that real Ollama's answers depend on: `time.ParseDuration`
-//! and its error texts, with the `time` package's quoting.
+//! and its error texts, and the two ways Go quotes a string (`time`'s and `%q`).
 
 /// Nanoseconds in each unit `time.ParseDuration` knows (`time/format.go` `unitMap`).
 fn unit_nanos(unit: &str) -> Option<u64> {
@@ -156,6 +156,31 @@ pub fn time_quote(s: &str) -> String {
     out
 }
 
+/// `strconv.Quote` (what `%q` prints) for the characters names and keys hold: printable
+/// Unicode as is, the usual backslash escapes, other control characters as `\xNN`/`\uNNNN`.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if c < ' ' || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +218,6 @@ mod tests {
     #[test]
     fn quotes_like_go() {
         assert_eq!(time_quote("a\"é"), r#""a\"\xc3\xa9""#);
+        assert_eq!(quote("m\"x\né"), r#""m\"x\né""#);
     }
 }

@@ -5,11 +5,11 @@
 //! - [`config`]: every setting (flags, env `OLLAMA_SIM_*`, or a [`SimConfig`] in tests).
 //! - [`state`]: the live simulator ([`SimState`]) and the `/sim/state` snapshot.
 //! - `engine`: one inference through faults, queue, slots, model load and service time.
-//! - `slots`, `models`, `faults`: the parallel slots and wait queue, loaded models with
-//!   keep_alive and simulated VRAM, and the seeded fault dice.
+//! - `slots`, `models`, `lookup`, `faults`: the parallel slots and wait queue, loaded
+//!   models with keep_alive and simulated VRAM, which models exist, and the fault dice.
 //! - `synth`, `plan`: deterministic answers (text, JSON, token counts, embeddings).
 //! - `api`, `openai`, `error`, `golang`: wire types and error shapes of the real server
-//!   (Go's duration parsing included).
+//!   (Go's duration parsing and quoting included).
 //! - `routes`: the endpoints; [`server`]: [`serve`] and [`spawn`] for tests.
 //!
 //! Answers are a pure function of the request (model, messages or prompt, seed, format),
@@ -23,6 +23,7 @@ mod error;
 mod faults;
 mod golang;
 pub mod keep_alive;
+mod lookup;
 mod models;
 mod openai;
 mod plan;

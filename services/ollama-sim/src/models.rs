@@ -11,10 +11,30 @@ use crate::keep_alive::KeepAlive;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// `model:tag` as Ollama names models: a missing tag means `latest`.
+const DEFAULT_HOST: &str = "registry.ollama.ai";
+const DEFAULT_NAMESPACE: &str = "library";
+
+/// A model's name as Ollama shows it (`DisplayShortest`): a missing tag means `latest`,
+/// and the default host and `library` namespace are dropped, so `llama3.2`,
+/// `library/llama3.2` and `registry.ollama.ai/library/llama3.2:latest` are one model.
 pub fn normalize(name: &str) -> String {
-    let base = name.rsplit('/').next().unwrap_or(name);
-    if base.contains(':') { name.to_owned() } else { format!("{name}:latest") }
+    let (path, tag) = match name.rsplit_once(':') {
+        Some((path, tag)) if !tag.contains('/') => (path, tag),
+        _ => (name, "latest"),
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    let (host, namespace, model) = match parts.as_slice() {
+        [host, namespace, model] => (*host, *namespace, *model),
+        [namespace, model] => (DEFAULT_HOST, *namespace, *model),
+        _ => return format!("{path}:{tag}"),
+    };
+    if !host.eq_ignore_ascii_case(DEFAULT_HOST) {
+        format!("{host}/{namespace}/{model}:{tag}")
+    } else if !namespace.eq_ignore_ascii_case(DEFAULT_NAMESPACE) {
+        format!("{namespace}/{model}:{tag}")
+    } else {
+        format!("{model}:{tag}")
+    }
 }
 
 /// The sha256-looking digest Ollama shows for a model, stable per name.
@@ -219,6 +239,9 @@ mod tests {
         assert_eq!(normalize("llama3.2"), "llama3.2:latest");
         assert_eq!(normalize("llama3.2:1b"), "llama3.2:1b");
         assert_eq!(normalize("host:5000/ns/m"), "host:5000/ns/m:latest");
+        assert_eq!(normalize("registry.ollama.ai/library/llama3.2:1b"), "llama3.2:1b");
+        assert_eq!(normalize("library/llama3.2"), "llama3.2:latest");
+        assert_eq!(normalize("me/m:q4"), "me/m:q4");
         let d = details("llama3.2:1b");
         assert_eq!((d.family.as_str(), d.parameter_size.as_str()), ("llama", "1B"));
         assert_eq!(digest("x").len(), 64);

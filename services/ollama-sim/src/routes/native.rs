@@ -20,6 +20,7 @@ use crate::clock::rfc3339;
 use crate::engine::{Job, Timings};
 use crate::error::ApiError;
 use crate::keep_alive::KeepAlive;
+use crate::lookup::Handler;
 use crate::plan::{self, parse_json};
 use crate::state::SimState;
 use crate::synth::{self, Format};
@@ -73,7 +74,7 @@ fn assistant(content: String) -> Message {
 
 async fn chat(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
     let req: ChatRequest = parse_json(&body)?;
-    let model = state.resolve_model(&req.model)?;
+    let model = state.resolve_model(&req.model, Handler::Chat)?;
     let keep_alive = plan::keep_alive(&state, req.keep_alive.as_ref())?;
     let stream = req.stream.unwrap_or(true);
     if req.messages.is_empty() {
@@ -116,7 +117,7 @@ async fn chat(State(state): State<SimState>, body: Bytes) -> Result<Response, Ap
 
 async fn generate(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
     let req: GenerateRequest = parse_json(&body)?;
-    let model = state.resolve_model(&req.model)?;
+    let model = state.resolve_model(&req.model, Handler::Generate)?;
     let keep_alive = plan::keep_alive(&state, req.keep_alive.as_ref())?;
     let stream = req.stream.unwrap_or(true);
     let created_at = || rfc3339(SystemTime::now());
@@ -198,7 +199,7 @@ pub(crate) async fn embed_inputs(
 
 async fn embed(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
     let req: EmbedRequest = parse_json(&body)?;
-    let model = state.resolve_model(&req.model)?;
+    let model = state.resolve_model(&req.model, Handler::Embed)?;
     let keep_alive = plan::keep_alive(&state, req.keep_alive.as_ref())?;
     // An empty string is "no input" to Ollama, not an input to embed.
     let inputs: Vec<String> = req
@@ -231,7 +232,7 @@ async fn embed(State(state): State<SimState>, body: Bytes) -> Result<Response, A
 
 async fn embeddings(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
     let req: EmbeddingsRequest = parse_json(&body)?;
-    let model = state.resolve_model(&req.model)?;
+    let model = state.resolve_model(&req.model, Handler::Embeddings)?;
     let keep_alive = plan::keep_alive(&state, req.keep_alive.as_ref())?;
     let inputs: Vec<String> = Some(req.prompt).filter(|p| !p.is_empty()).into_iter().collect();
     let num_ctx = req.options.and_then(|o| o.num_ctx);

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::api::Options;
 use crate::clock::unix_secs;
 use crate::error::{ApiError, OpenAiError};
+use crate::lookup::Handler;
 use crate::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice, Completion,
     CompletionChoice, CompletionRequest, Embedding, EmbeddingList, EmbeddingRequest,
@@ -67,7 +68,7 @@ async fn chat_completions(
     body: Bytes,
 ) -> Result<Response, OpenAiError> {
     let req: ChatCompletionRequest = parse_json(&body)?;
-    let model = state.resolve_model(&req.model)?;
+    let model = state.resolve_model(&req.model, Handler::Chat)?;
     if req.messages.is_empty() {
         return Err(ApiError::BadRequest("[] is too short - 'messages'".into()).into());
     }
@@ -134,7 +135,7 @@ async fn chat_completions(
 
 async fn completions(State(state): State<SimState>, body: Bytes) -> Result<Response, OpenAiError> {
     let req: CompletionRequest = parse_json(&body)?;
-    let model = state.resolve_model(&req.model)?;
+    let model = state.resolve_model(&req.model, Handler::Generate)?;
     let options = Options {
         num_predict: req.max_tokens,
         temperature: req.temperature,
@@ -185,7 +186,7 @@ async fn completions(State(state): State<SimState>, body: Bytes) -> Result<Respo
 
 async fn embeddings(State(state): State<SimState>, body: Bytes) -> Result<Response, OpenAiError> {
     let req: EmbeddingRequest = parse_json(&body)?;
-    let model = state.resolve_model(&req.model)?;
+    let model = state.resolve_model(&req.model, Handler::Embed)?;
     let inputs = req.input.map(|i| i.into_vec()).unwrap_or_default();
     if inputs.is_empty() || inputs.iter().any(String::is_empty) {
         return Err(ApiError::BadRequest("invalid input".into()).into());
