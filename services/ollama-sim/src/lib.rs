@@ -4,9 +4,11 @@
 //! # Layout
 //! - [`config`]: every setting (flags, env `OLLAMA_SIM_*`, or a [`SimConfig`] in tests).
 //! - [`state`]: the live simulator ([`SimState`]) and the `/sim/state` snapshot.
-//! - `engine`: one inference through faults, queue, slots, model load and service time.
-//! - `slots`, `models`, `lookup`, `faults`: the parallel slots and wait queue, loaded
-//!   models with keep_alive and simulated VRAM, which models exist, and the fault dice.
+//! - `engine`: one inference through faults, model load, slot and service time.
+//! - `sched`, `slots`: Ollama's scheduler (the bounded queue of requests waiting for a
+//!   model load, one load at a time) and each loaded model's parallel slots.
+//! - `models`, `lookup`, `faults`: loaded models with keep_alive and simulated VRAM, which
+//!   models exist, and the seeded fault dice.
 //! - `synth`, `plan`: deterministic answers (text, JSON, token counts, embeddings).
 //! - `api`, `openai`, `error`, `golang`: wire types and error shapes of the real server
 //!   (Go's duration parsing and quoting included).
@@ -28,6 +30,7 @@ mod models;
 mod openai;
 mod plan;
 mod routes;
+mod sched;
 pub mod server;
 mod slots;
 pub mod state;

@@ -8,7 +8,6 @@ use crate::api::{Metrics, Options};
 use crate::engine::{Job, Timings};
 use crate::error::ApiError;
 use crate::keep_alive::KeepAlive;
-use crate::state::SimState;
 use crate::synth::{self, Completion, Fnv, Format};
 
 /// A request's work and its (already decided) answer.
@@ -26,10 +25,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-/// The request's keep_alive, or the configured default; Ollama's 400 when it is not one.
-pub fn keep_alive(state: &SimState, value: Option<&Value>) -> Result<KeepAlive, ApiError> {
-    let given = KeepAlive::from_request(value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(given.unwrap_or_else(|| state.config().keep_alive))
+/// The request's keep_alive (`None` when not given), or Ollama's 400 when it is not one.
+pub fn keep_alive(value: Option<&Value>) -> Result<Option<KeepAlive>, ApiError> {
+    KeepAlive::from_request(value).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// Prompt tokens of (role, content) turns, capped at `num_ctx` when given: Ollama
@@ -46,7 +44,7 @@ pub fn prompt_tokens<'a>(
 /// of model, turns, seed and format only, so a repeated request gets the same answer.
 pub fn generation(
     model: String,
-    keep_alive: KeepAlive,
+    keep_alive: Option<KeepAlive>,
     turns: &[(&str, &str)],
     options: &Options,
     format: &Format,

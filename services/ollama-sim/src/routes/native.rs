@@ -57,9 +57,9 @@ fn respond<T: Serialize>(stream: bool, mut lines: Vec<T>) -> Response {
 async fn load_or_unload(
     state: &SimState,
     model: &str,
-    keep_alive: KeepAlive,
+    keep_alive: Option<KeepAlive>,
 ) -> Result<&'static str, ApiError> {
-    if keep_alive == KeepAlive::UnloadNow {
+    if keep_alive == Some(KeepAlive::UnloadNow) {
         state.unload(model);
         Ok("unload")
     } else {
@@ -75,7 +75,7 @@ fn assistant(content: String) -> Message {
 async fn chat(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
     let req: ChatRequest = parse_json(&body)?;
     let model = state.resolve_model(&req.model, Handler::Chat)?;
-    let keep_alive = plan::keep_alive(&state, req.keep_alive.as_ref())?;
+    let keep_alive = plan::keep_alive(req.keep_alive.as_ref())?;
     let stream = req.stream.unwrap_or(true);
     if req.messages.is_empty() {
         let reason = load_or_unload(&state, &model, keep_alive).await?;
@@ -118,7 +118,7 @@ async fn chat(State(state): State<SimState>, body: Bytes) -> Result<Response, Ap
 async fn generate(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
     let req: GenerateRequest = parse_json(&body)?;
     let model = state.resolve_model(&req.model, Handler::Generate)?;
-    let keep_alive = plan::keep_alive(&state, req.keep_alive.as_ref())?;
+    let keep_alive = plan::keep_alive(req.keep_alive.as_ref())?;
     let stream = req.stream.unwrap_or(true);
     let created_at = || rfc3339(SystemTime::now());
     if req.prompt.is_empty() && req.images.is_empty() {
@@ -169,7 +169,7 @@ async fn generate(State(state): State<SimState>, body: Bytes) -> Result<Response
 pub(crate) async fn embed_inputs(
     state: &SimState,
     model: String,
-    keep_alive: KeepAlive,
+    keep_alive: Option<KeepAlive>,
     inputs: &[String],
     dimensions: Option<usize>,
     num_ctx: Option<u64>,
@@ -200,7 +200,7 @@ pub(crate) async fn embed_inputs(
 async fn embed(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
     let req: EmbedRequest = parse_json(&body)?;
     let model = state.resolve_model(&req.model, Handler::Embed)?;
-    let keep_alive = plan::keep_alive(&state, req.keep_alive.as_ref())?;
+    let keep_alive = plan::keep_alive(req.keep_alive.as_ref())?;
     // An empty string is "no input" to Ollama, not an input to embed.
     let inputs: Vec<String> = req
         .input
@@ -233,7 +233,7 @@ async fn embed(State(state): State<SimState>, body: Bytes) -> Result<Response, A
 async fn embeddings(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
     let req: EmbeddingsRequest = parse_json(&body)?;
     let model = state.resolve_model(&req.model, Handler::Embeddings)?;
-    let keep_alive = plan::keep_alive(&state, req.keep_alive.as_ref())?;
+    let keep_alive = plan::keep_alive(req.keep_alive.as_ref())?;
     let inputs: Vec<String> = Some(req.prompt).filter(|p| !p.is_empty()).into_iter().collect();
     let num_ctx = req.options.and_then(|o| o.num_ctx);
     let (mut vectors, _, _) =

@@ -90,8 +90,8 @@ async fn chat_completions(
     let texts: Vec<(String, String)> =
         req.messages.iter().map(|m| (m.role.clone(), m.text())).collect();
     let turns: Vec<(&str, &str)> = texts.iter().map(|(r, c)| (r.as_str(), c.as_str())).collect();
-    let keep_alive = state.config().keep_alive;
-    let plan = plan::generation(model, keep_alive, &turns, &options, &format);
+    // The OpenAI request has no keep_alive: the model keeps its own.
+    let plan = plan::generation(model, None, &turns, &options, &format);
     state.run(&plan.job).await?;
 
     let id = next_id(&state, "chatcmpl");
@@ -148,7 +148,7 @@ async fn completions(State(state): State<SimState>, body: Bytes) -> Result<Respo
     if let Some(suffix) = req.suffix.as_deref().filter(|s| !s.is_empty()) {
         turns.push(("suffix", suffix));
     }
-    let plan = plan::generation(model, state.config().keep_alive, &turns, &options, &Format::Text);
+    let plan = plan::generation(model, None, &turns, &options, &Format::Text);
     state.run(&plan.job).await?;
 
     let id = next_id(&state, "cmpl");
@@ -197,9 +197,8 @@ async fn embeddings(State(state): State<SimState>, body: Bytes) -> Result<Respon
         )
         .into());
     }
-    let keep_alive = state.config().keep_alive;
     let (vectors, prompt_tokens, _) =
-        embed_inputs(&state, model, keep_alive, &inputs, req.dimensions, None, true).await?;
+        embed_inputs(&state, model, None, &inputs, req.dimensions, None, true).await?;
     let data = vectors
         .into_iter()
         .enumerate()

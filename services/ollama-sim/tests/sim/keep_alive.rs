@@ -1,8 +1,9 @@
-//! keep_alive parsed exactly like Ollama's `api.Duration`.
+//! keep_alive parsed exactly like Ollama's `api.Duration`, and kept by later requests that
+//! do not give one.
 
 use ollama_sim::SimConfig;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{MODEL, TestSim};
 
@@ -61,4 +62,24 @@ async fn invalid_keep_alive_is_400_with_gos_text() {
             assert_eq!(answer, json!({"error": text}), "{path} {keep_alive}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_request_without_keep_alive_keeps_the_models_own() {
+    let app = TestSim::start(SimConfig::zero_latency()).await;
+    app.chat_ok("x", json!({"keep_alive": "1h"})).await;
+
+    for without in [json!({}), json!({"keep_alive": Value::Null})] {
+        app.chat_ok("y", without).await;
+        let left = expires_in_ms(&app).await.unwrap();
+        assert!(left > 3_500_000, "{left} ms left: reset to the default");
+    }
+    let (status, _) = app
+        .post(
+            "/v1/chat/completions",
+            json!({"model": MODEL, "messages": [{"role": "user", "content": "z"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(expires_in_ms(&app).await.unwrap() > 3_500_000, "/v1 has no keep_alive to apply");
 }

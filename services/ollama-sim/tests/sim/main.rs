@@ -10,5 +10,6 @@ mod faults;
 mod helpers;
 mod keep_alive;
 mod listing;
+mod queueing;
 mod shapes;
 mod timing;
