@@ -20,6 +20,9 @@ pub enum ApiError {
     /// The same on /api/embed, whose handler words it differently (Go's `%q`).
     #[error("model {} not found, try pulling it first", crate::golang::quote(.0))]
     ModelNotPulled(String),
+    /// A wrong type in `options`: Ollama finds it while scheduling, so it is a 500.
+    #[error("{0}")]
+    InvalidOption(String),
     #[error("simulated backend error")]
     Injected,
     // Ollama's ErrMaxQueue text, double space included: clients match on it.
@@ -37,7 +40,9 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::ModelNotFound(_) | Self::ModelNotPulled(_) => StatusCode::NOT_FOUND,
-            Self::Injected | Self::DropConnection => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Injected | Self::DropConnection | Self::InvalidOption(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             Self::Busy | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -10,8 +10,8 @@
 //! - `models`, `lookup`, `faults`: loaded models with keep_alive and simulated VRAM, which
 //!   models exist, and the seeded fault dice.
 //! - `synth`, `plan`: deterministic answers (text, JSON, token counts, embeddings).
-//! - `api`, `openai`, `error`, `golang`: wire types and error shapes of the real server
-//!   (Go's duration parsing and quoting included).
+//! - `api`, `openai`, `options`, `error`, `golang`: wire types, option checks and error
+//!   texts of the real server (Go's duration parsing and quoting included).
 //! - `routes`: the endpoints; [`server`]: [`serve`] and [`spawn`] for tests.
 //!
 //! Answers are a pure function of the request (model, messages or prompt, seed, format),
@@ -28,6 +28,7 @@ pub mod keep_alive;
 mod lookup;
 mod models;
 mod openai;
+mod options;
 mod plan;
 mod routes;
 mod sched;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::OneOrMany;
+use crate::api::{OneOrMany, null_default};
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct ChatMessage {
@@ -60,7 +60,10 @@ pub struct ChatCompletionRequest {
     pub max_completion_tokens: Option<i64>,
     pub seed: Option<i64>,
     pub stop: Option<OneOrMany>,
+    // Type-checked (a string is a 400) but unused: answers do not depend on sampling.
+    #[expect(dead_code, reason = "validated, deliberately not used")]
     pub temperature: Option<f64>,
+    #[expect(dead_code, reason = "validated, deliberately not used")]
     pub top_p: Option<f64>,
     pub response_format: Option<ResponseFormat>,
 }
@@ -78,7 +81,10 @@ pub struct CompletionRequest {
     pub max_tokens: Option<i64>,
     pub seed: Option<i64>,
     pub stop: Option<OneOrMany>,
+    // Type-checked (a string is a 400) but unused: answers do not depend on sampling.
+    #[expect(dead_code, reason = "validated, deliberately not used")]
     pub temperature: Option<f64>,
+    #[expect(dead_code, reason = "validated, deliberately not used")]
     pub top_p: Option<f64>,
 }
 
@@ -86,8 +92,9 @@ pub struct CompletionRequest {
 pub struct EmbeddingRequest {
     #[serde(default)]
     pub model: String,
-    pub input: Option<OneOrMany>,
-    pub dimensions: Option<usize>,
+    pub input: Option<Value>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub dimensions: i64,
     pub encoding_format: Option<String>,
 }
 

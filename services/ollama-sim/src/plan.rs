@@ -4,10 +4,11 @@ use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::api::{Metrics, Options};
+use crate::api::Metrics;
 use crate::engine::{Job, Timings};
 use crate::error::ApiError;
 use crate::keep_alive::KeepAlive;
+use crate::options::Options;
 use crate::synth::{self, Completion, Fnv, Format};
 
 /// A request's work and its (already decided) answer.
@@ -37,7 +38,7 @@ pub fn prompt_tokens<'a>(
     options: &Options,
 ) -> u64 {
     let n = turns.into_iter().map(|(_, content)| synth::count_tokens(content)).sum::<u64>().max(1);
-    options.num_ctx.map_or(n, |ctx| n.min(ctx.max(1)))
+    options.num_ctx.map_or(n, |ctx| n.min(ctx.max(1) as u64))
 }
 
 /// Decides the completion for a generation request. Its text and length are a function
@@ -57,7 +58,7 @@ pub fn generation(
     if let Format::Schema(schema) = format {
         hash = hash.str(&schema.to_string());
     }
-    let stop = options.stop.clone().map(|s| s.into_vec()).unwrap_or_default();
+    let stop = options.stop.clone().unwrap_or_default();
     let completion = synth::complete(hash.finish(), options.num_predict, &stop, format);
     let prompt_tokens = prompt_tokens(turns.iter().copied(), options);
     Plan {

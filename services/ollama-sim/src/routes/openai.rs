@@ -11,8 +11,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::api::Options;
 use crate::clock::unix_secs;
 use crate::error::{ApiError, OpenAiError};
 use crate::lookup::Handler;
@@ -21,9 +21,10 @@ use crate::openai::{
     CompletionChoice, CompletionRequest, Embedding, EmbeddingList, EmbeddingRequest,
     EmbeddingUsage, Message, Model, ModelsList, Usage,
 };
+use crate::options::Options;
 use crate::plan::{self, Plan, parse_json};
+use crate::routes::embed::{embed_inputs, inputs};
 use crate::routes::info::listed_models;
-use crate::routes::native::embed_inputs;
 use crate::state::SimState;
 use crate::synth::Format;
 
@@ -74,10 +75,8 @@ async fn chat_completions(
     }
     let options = Options {
         num_predict: req.max_completion_tokens.or(req.max_tokens),
-        temperature: req.temperature,
-        top_p: req.top_p,
         seed: req.seed,
-        stop: req.stop,
+        stop: req.stop.map(|s| s.into_vec()),
         num_ctx: None,
     };
     let format = match req.response_format {
@@ -138,10 +137,8 @@ async fn completions(State(state): State<SimState>, body: Bytes) -> Result<Respo
     let model = state.resolve_model(&req.model, Handler::Generate)?;
     let options = Options {
         num_predict: req.max_tokens,
-        temperature: req.temperature,
-        top_p: req.top_p,
         seed: req.seed,
-        stop: req.stop,
+        stop: req.stop.map(|s| s.into_vec()),
         num_ctx: None,
     };
     let mut turns = vec![("user", req.prompt.as_str())];
@@ -186,17 +183,32 @@ async fn completions(State(state): State<SimState>, body: Bytes) -> Result<Respo
 
 async fn embeddings(State(state): State<SimState>, body: Bytes) -> Result<Response, OpenAiError> {
     let req: EmbeddingRequest = parse_json(&body)?;
+    match req.encoding_format.as_deref() {
+        None => {}
+        Some(f) if f.eq_ignore_ascii_case("float") => {}
+        Some(f) if f.eq_ignore_ascii_case("base64") => {
+            return Err(ApiError::BadRequest(
+                "the simulator only supports encoding_format \"float\"".into(),
+            )
+            .into());
+        }
+        Some(f) => {
+            return Err(ApiError::BadRequest(format!(
+                "Invalid value for 'encoding_format' = {f}. Supported values: ['float', 'base64']."
+            ))
+            .into());
+        }
+    }
+    // The middleware turns "" into [""] (so it is embedded) and refuses no input at all.
+    let inputs = match req.input {
+        Some(Value::String(s)) => vec![s],
+        None | Some(Value::Null) => return Err(ApiError::BadRequest("invalid input".into()).into()),
+        Some(Value::Array(items)) if items.is_empty() => {
+            return Err(ApiError::BadRequest("invalid input".into()).into());
+        }
+        Some(other) => inputs(Some(&other))?,
+    };
     let model = state.resolve_model(&req.model, Handler::Embed)?;
-    let inputs = req.input.map(|i| i.into_vec()).unwrap_or_default();
-    if inputs.is_empty() || inputs.iter().any(String::is_empty) {
-        return Err(ApiError::BadRequest("invalid input".into()).into());
-    }
-    if req.encoding_format.as_deref().is_some_and(|f| !f.eq_ignore_ascii_case("float")) {
-        return Err(ApiError::BadRequest(
-            "the simulator only supports encoding_format \"float\"".into(),
-        )
-        .into());
-    }
     let (vectors, prompt_tokens, _) =
         embed_inputs(&state, model, None, &inputs, req.dimensions, None, true).await?;
     let data = vectors

@@ -87,6 +87,13 @@ pub fn chat_body(content: &str, extra: Value) -> Value {
     body
 }
 
+/// The keys of a JSON object, sorted.
+pub fn keys(v: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
 pub fn ms(v: &Value) -> f64 {
     v.as_u64().unwrap() as f64 / 1e6
 }

@@ -6,10 +6,13 @@
 mod control;
 mod defaults;
 mod determinism;
+mod embed;
 mod faults;
 mod helpers;
 mod keep_alive;
 mod listing;
+mod load;
+mod options;
 mod queueing;
 mod shapes;
 mod timing;
