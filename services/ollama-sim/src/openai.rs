@@ -8,6 +8,7 @@ use crate::api::{OneOrMany, null_default};
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct ChatMessage {
+    #[serde(default, deserialize_with = "null_default")]
     pub role: String,
     /// A string, an array of content parts, or null (tool calls only).
     #[serde(default)]
@@ -27,6 +28,13 @@ impl ChatMessage {
             _ => String::new(),
         }
     }
+}
+
+/// The `reasoning` object of a chat request; its `effort` wins over `reasoning_effort`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Reasoning {
+    #[serde(default, deserialize_with = "null_default")]
+    pub effort: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -56,8 +64,8 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
+    /// The only token cap Ollama reads (`max_completion_tokens` is ignored, as there).
     pub max_tokens: Option<i64>,
-    pub max_completion_tokens: Option<i64>,
     pub seed: Option<i64>,
     pub stop: Option<OneOrMany>,
     // Type-checked (a string is a 400) but unused: answers do not depend on sampling.
@@ -66,13 +74,15 @@ pub struct ChatCompletionRequest {
     #[expect(dead_code, reason = "validated, deliberately not used")]
     pub top_p: Option<f64>,
     pub response_format: Option<ResponseFormat>,
+    pub reasoning_effort: Option<String>,
+    pub reasoning: Option<Reasoning>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct CompletionRequest {
     #[serde(default)]
     pub model: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub prompt: String,
     pub suffix: Option<String>,
     #[serde(default)]
@@ -81,7 +91,6 @@ pub struct CompletionRequest {
     pub max_tokens: Option<i64>,
     pub seed: Option<i64>,
     pub stop: Option<OneOrMany>,
-    // Type-checked (a string is a 400) but unused: answers do not depend on sampling.
     #[expect(dead_code, reason = "validated, deliberately not used")]
     pub temperature: Option<f64>,
     #[expect(dead_code, reason = "validated, deliberately not used")]
@@ -111,6 +120,15 @@ pub struct Message {
     pub content: String,
 }
 
+/// A streamed delta: the finish chunk's is `{}`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Delta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Choice {
     pub index: u32,
@@ -132,7 +150,7 @@ pub struct ChatCompletion {
 #[derive(Clone, Debug, Serialize)]
 pub struct ChunkChoice {
     pub index: u32,
-    pub delta: Message,
+    pub delta: Delta,
     pub finish_reason: Option<String>,
 }
 

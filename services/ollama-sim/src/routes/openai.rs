@@ -1,5 +1,5 @@
-//! Ollama's OpenAI-compatible endpoints: /v1/chat/completions, /v1/completions,
-//! /v1/embeddings, /v1/models.
+//! Ollama's OpenAI-compatible endpoints (`middleware/openai.go`): /v1/chat/completions,
+//! /v1/completions, /v1/embeddings, /v1/models.
 
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -15,10 +15,11 @@ use serde_json::Value;
 
 use crate::clock::unix_secs;
 use crate::error::{ApiError, OpenAiError};
+use crate::golang::quote;
 use crate::lookup::Handler;
 use crate::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice, Completion,
-    CompletionChoice, CompletionRequest, Embedding, EmbeddingList, EmbeddingRequest,
+    CompletionChoice, CompletionRequest, Delta, Embedding, EmbeddingList, EmbeddingRequest,
     EmbeddingUsage, Message, Model, ModelsList, Usage,
 };
 use crate::options::Options;
@@ -55,13 +56,29 @@ fn next_id(state: &SimState, prefix: &str) -> String {
     format!("{prefix}-{}", state.0.counters.ids.fetch_add(1, Ordering::SeqCst))
 }
 
-fn usage(plan: &Plan) -> Usage {
-    let (p, c) = (plan.job.prompt_tokens, plan.completion.eval_count);
-    Usage { prompt_tokens: p, completion_tokens: c, total_tokens: p + c }
+fn usage(prompt_tokens: u64, completion_tokens: u64) -> Usage {
+    Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
 }
 
-fn assistant(content: String) -> Message {
-    Message { role: "assistant".into(), content }
+fn plan_usage(plan: &Plan) -> Usage {
+    usage(plan.job.prompt_tokens, plan.completion.eval_count)
+}
+
+/// `reasoning_effort` (or `reasoning.effort`, which wins) as `openai.go` accepts it.
+fn check_reasoning(req: &ChatCompletionRequest) -> Result<(), ApiError> {
+    let effort = match (&req.reasoning, &req.reasoning_effort) {
+        (Some(r), _) => r.effort.as_str(),
+        (None, Some(e)) => e.as_str(),
+        (None, None) => "",
+    };
+    match effort {
+        "" | "none" | "minimal" | "low" | "medium" | "high" | "max" | "xhigh" | "ultra" => Ok(()),
+        other => Err(ApiError::BadRequest(format!(
+            "invalid reasoning value: {} (must be \"minimal\", \"low\", \"medium\", \"high\", \
+             \"xhigh\", \"ultra\", \"max\", or \"none\")",
+            quote(other)
+        ))),
+    }
 }
 
 async fn chat_completions(
@@ -69,12 +86,14 @@ async fn chat_completions(
     body: Bytes,
 ) -> Result<Response, OpenAiError> {
     let req: ChatCompletionRequest = parse_json(&body)?;
-    let model = state.resolve_model(&req.model, Handler::Chat)?;
+    // The middleware's checks come before the native handler's model lookup.
     if req.messages.is_empty() {
         return Err(ApiError::BadRequest("[] is too short - 'messages'".into()).into());
     }
+    check_reasoning(&req)?;
+    let model = state.resolve_model(&req.model, Handler::Chat)?;
     let options = Options {
-        num_predict: req.max_completion_tokens.or(req.max_tokens),
+        num_predict: req.max_tokens,
         seed: req.seed,
         stop: req.stop.map(|s| s.into_vec()),
         num_ctx: None,
@@ -87,7 +106,7 @@ async fn chat_completions(
         _ => Format::Text,
     };
     let texts: Vec<(String, String)> =
-        req.messages.iter().map(|m| (m.role.clone(), m.text())).collect();
+        req.messages.iter().map(|m| (m.role.to_lowercase(), m.text())).collect();
     let turns: Vec<(&str, &str)> = texts.iter().map(|(r, c)| (r.as_str(), c.as_str())).collect();
     // The OpenAI request has no keep_alive: the model keeps its own.
     let plan = plan::generation(model, None, &turns, &options, &format);
@@ -95,38 +114,37 @@ async fn chat_completions(
 
     let id = next_id(&state, "chatcmpl");
     let created = unix_secs(SystemTime::now());
-    let finish_reason = Some(plan.completion.done_reason.to_owned());
+    let finish = Some(plan.completion.done_reason.to_owned());
     if !req.stream {
+        let message = Message { role: "assistant".into(), content: plan.completion.text.clone() };
         return Ok(Json(ChatCompletion {
             id,
             object: "chat.completion",
             created,
             model: req.model,
             system_fingerprint: FINGERPRINT,
-            choices: vec![Choice {
-                index: 0,
-                message: assistant(plan.completion.text.clone()),
-                finish_reason,
-            }],
-            usage: usage(&plan),
+            choices: vec![Choice { index: 0, message, finish_reason: finish }],
+            usage: plan_usage(&plan),
         })
         .into_response());
     }
-    let chunk = |delta: String, finish_reason: Option<String>| ChatCompletionChunk {
+    // Every chunk keeps the first answer's `created`, as Ollama pins it.
+    let chunk = |delta: Delta, finish_reason: Option<String>| ChatCompletionChunk {
         id: id.clone(),
         object: "chat.completion.chunk",
         created,
         model: req.model.clone(),
         system_fingerprint: FINGERPRINT,
-        choices: vec![ChunkChoice { index: 0, delta: assistant(delta), finish_reason }],
+        choices: vec![ChunkChoice { index: 0, delta, finish_reason }],
         usage: None,
     };
-    let mut events =
-        vec![chunk(plan.completion.text.clone(), None), chunk(String::new(), finish_reason)];
+    let content =
+        Delta { role: Some("assistant".into()), content: Some(plan.completion.text.clone()) };
+    let mut events = vec![chunk(content, None), chunk(Delta::default(), finish)];
     if req.stream_options.is_some_and(|o| o.include_usage) {
-        let mut last = chunk(String::new(), None);
+        let mut last = chunk(Delta::default(), None);
         last.choices.clear();
-        last.usage = Some(usage(&plan));
+        last.usage = Some(plan_usage(&plan));
         events.push(last);
     }
     Ok(sse(&events))
@@ -135,10 +153,43 @@ async fn chat_completions(
 async fn completions(State(state): State<SimState>, body: Bytes) -> Result<Response, OpenAiError> {
     let req: CompletionRequest = parse_json(&body)?;
     let model = state.resolve_model(&req.model, Handler::Generate)?;
+    let id = next_id(&state, "cmpl");
+    let completion =
+        |text: String, finish_reason: Option<String>, usage: Option<Usage>| Completion {
+            id: id.clone(),
+            object: "text_completion",
+            created: unix_secs(SystemTime::now()),
+            model: req.model.clone(),
+            system_fingerprint: FINGERPRINT,
+            choices: vec![CompletionChoice { text, index: 0, finish_reason }],
+            usage,
+        };
+    let answer = |text: String, finish: String, used: Usage| {
+        if !req.stream {
+            return Json(completion(text, Some(finish), Some(used))).into_response();
+        }
+        let mut events = Vec::new();
+        if !text.is_empty() {
+            events.push(completion(text, None, None));
+        }
+        events.push(completion(String::new(), Some(finish), None));
+        if req.stream_options.as_ref().is_some_and(|o| o.include_usage) {
+            let mut last = completion(String::new(), None, Some(used));
+            last.choices.clear();
+            events.push(last);
+        }
+        sse(&events)
+    };
+    if req.prompt.is_empty() {
+        // Ollama's middleware passes an empty prompt on; the generate handler only loads
+        // the model and its done_reason "load" becomes the finish_reason.
+        state.load_only(&model, None).await?;
+        return Ok(answer(String::new(), "load".into(), usage(0, 0)));
+    }
     let options = Options {
         num_predict: req.max_tokens,
         seed: req.seed,
-        stop: req.stop.map(|s| s.into_vec()),
+        stop: req.stop.clone().map(|s| s.into_vec()),
         num_ctx: None,
     };
     let mut turns = vec![("user", req.prompt.as_str())];
@@ -147,38 +198,7 @@ async fn completions(State(state): State<SimState>, body: Bytes) -> Result<Respo
     }
     let plan = plan::generation(model, None, &turns, &options, &Format::Text);
     state.run(&plan.job).await?;
-
-    let id = next_id(&state, "cmpl");
-    let created = unix_secs(SystemTime::now());
-    let completion =
-        |text: String, finish_reason: Option<String>, usage: Option<Usage>| Completion {
-            id: id.clone(),
-            object: "text_completion",
-            created,
-            model: req.model.clone(),
-            system_fingerprint: FINGERPRINT,
-            choices: vec![CompletionChoice { text, index: 0, finish_reason }],
-            usage,
-        };
-    let finish_reason = Some(plan.completion.done_reason.to_owned());
-    if !req.stream {
-        return Ok(Json(completion(
-            plan.completion.text.clone(),
-            finish_reason,
-            Some(usage(&plan)),
-        ))
-        .into_response());
-    }
-    let mut events = vec![
-        completion(plan.completion.text.clone(), None, None),
-        completion(String::new(), finish_reason, None),
-    ];
-    if req.stream_options.is_some_and(|o| o.include_usage) {
-        let mut last = completion(String::new(), None, Some(usage(&plan)));
-        last.choices.clear();
-        events.push(last);
-    }
-    Ok(sse(&events))
+    Ok(answer(plan.completion.text.clone(), plan.completion.done_reason.into(), plan_usage(&plan)))
 }
 
 async fn embeddings(State(state): State<SimState>, body: Bytes) -> Result<Response, OpenAiError> {
