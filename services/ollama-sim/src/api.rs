@@ -4,6 +4,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use crate::logprobs::Logprob;
 use crate::models::ModelDetails;
 
 /// Reads `null` as the type's default, as Go's decoder leaves a non-pointer field alone.
@@ -60,6 +61,10 @@ pub struct ChatRequest {
     pub format: Option<Value>,
     pub keep_alive: Option<Value>,
     pub stream: Option<bool>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub logprobs: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub top_logprobs: i64,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -74,6 +79,10 @@ pub struct GenerateRequest {
     pub format: Option<Value>,
     pub keep_alive: Option<Value>,
     pub stream: Option<bool>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub logprobs: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub top_logprobs: i64,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -145,6 +154,8 @@ pub struct ChatResponse {
     pub done: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub done_reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logprobs: Vec<Logprob>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<Metrics>,
 }
@@ -160,6 +171,8 @@ pub struct GenerateResponse {
     pub done_reason: Option<String>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<Metrics>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logprobs: Vec<Logprob>,
 }
 
 /// `api.EmbedResponse`: durations and count are `omitempty`.

@@ -9,7 +9,8 @@
 //!   model load, one load at a time) and each loaded model's parallel slots.
 //! - `models`, `lookup`, `faults`: loaded models with keep_alive and simulated VRAM, which
 //!   models exist, and the seeded fault dice.
-//! - `synth`, `plan`: deterministic answers (text, JSON, token counts, embeddings).
+//! - `synth`, `plan`, `logprobs`: deterministic answers (text, JSON, token counts,
+//!   logprobs, embeddings).
 //! - `api`, `openai`, `options`, `error`, `golang`: wire types, option checks and error
 //!   texts of the real server (Go's duration parsing and quoting included).
 //! - `routes`: the endpoints; [`server`]: [`serve`] and [`spawn`] for tests.
@@ -25,6 +26,7 @@ mod error;
 mod faults;
 mod golang;
 pub mod keep_alive;
+mod logprobs;
 mod lookup;
 mod models;
 mod openai;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::{OneOrMany, null_default};
+use crate::logprobs::Logprob;
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct ChatMessage {
@@ -74,6 +75,9 @@ pub struct ChatCompletionRequest {
     #[expect(dead_code, reason = "validated, deliberately not used")]
     pub top_p: Option<f64>,
     pub response_format: Option<ResponseFormat>,
+    pub logprobs: Option<bool>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub top_logprobs: i64,
     pub reasoning_effort: Option<String>,
     pub reasoning: Option<Reasoning>,
 }
@@ -95,6 +99,8 @@ pub struct CompletionRequest {
     pub temperature: Option<f64>,
     #[expect(dead_code, reason = "validated, deliberately not used")]
     pub top_p: Option<f64>,
+    /// Above 0: native logprobs with this many alternatives (never in the answer).
+    pub logprobs: Option<i64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -129,11 +135,19 @@ pub struct Delta {
     pub content: Option<String>,
 }
 
+/// `choices[].logprobs`, present only when the request asked for logprobs.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChoiceLogprobs {
+    pub content: Vec<Logprob>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Choice {
     pub index: u32,
     pub message: Message,
     pub finish_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<ChoiceLogprobs>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -152,6 +166,8 @@ pub struct ChunkChoice {
     pub index: u32,
     pub delta: Delta,
     pub finish_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<ChoiceLogprobs>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -8,6 +8,7 @@ use crate::api::Metrics;
 use crate::engine::{Job, Timings};
 use crate::error::ApiError;
 use crate::keep_alive::KeepAlive;
+use crate::logprobs::{self, Logprob};
 use crate::options::Options;
 use crate::synth::{self, Completion, Fnv, Format};
 
@@ -16,6 +17,15 @@ use crate::synth::{self, Completion, Fnv, Format};
 pub struct Plan {
     pub job: Job,
     pub completion: Completion,
+    /// The request hash everything above came from.
+    pub seed: u64,
+}
+
+impl Plan {
+    /// One logprob entry per generated token, `top` alternatives each.
+    pub fn logprobs(&self, top: usize) -> Vec<Logprob> {
+        logprobs::synthesize(self.seed, &self.completion.text, self.completion.eval_count, top)
+    }
 }
 
 /// Parses a JSON body the way Ollama answers bad ones: 400 `{"error": ...}`.
@@ -58,12 +68,14 @@ pub fn generation(
     if let Format::Schema(schema) = format {
         hash = hash.str(&schema.to_string());
     }
+    let seed = hash.finish();
     let stop = options.stop.clone().unwrap_or_default();
-    let completion = synth::complete(hash.finish(), options.num_predict, &stop, format);
+    let completion = synth::complete(seed, options.num_predict, &stop, format);
     let prompt_tokens = prompt_tokens(turns.iter().copied(), options);
     Plan {
         job: Job { model, keep_alive, prompt_tokens, completion_tokens: completion.eval_count },
         completion,
+        seed,
     }
 }
 

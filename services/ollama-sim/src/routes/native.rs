@@ -1,6 +1,6 @@
 //! Ollama's native generation endpoints, /api/chat and /api/generate, plus a no-op
-//! /api/pull. Checks run in the real handlers' order: body, model, the keep_alive-0
-//! unload, options, model load, the empty-input load reply, generation.
+//! /api/pull. Checks run in the real handlers' order: body, top_logprobs, model, the
+//! keep_alive-0 unload, options, model load, the empty-input load reply, generation.
 
 use std::time::SystemTime;
 
@@ -19,6 +19,7 @@ use crate::api::{
 use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::keep_alive::KeepAlive;
+use crate::logprobs;
 use crate::lookup::Handler;
 use crate::options::Options;
 use crate::plan::{self, parse_json};
@@ -73,6 +74,7 @@ fn assistant(content: String) -> Message {
 async fn chat(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
     let req: ChatRequest = parse_json(&body)?;
     let keep_alive = plan::keep_alive(req.keep_alive.as_ref())?;
+    let top = logprobs::check_top(req.top_logprobs)?;
     let model = state.resolve_model(&req.model, Handler::Chat)?;
     let stream = req.stream.unwrap_or(true);
     if let Some(idle) =
@@ -85,6 +87,7 @@ async fn chat(State(state): State<SimState>, body: Bytes) -> Result<Response, Ap
             message: assistant(String::new()),
             done: true,
             done_reason: Some(idle.reason().into()),
+            logprobs: Vec::new(),
             metrics: None,
         })
         .into_response());
@@ -96,26 +99,30 @@ async fn chat(State(state): State<SimState>, body: Bytes) -> Result<Response, Ap
     let plan = plan::generation(model, keep_alive, &turns, &options, &format);
     let timings = state.run(&plan.job).await?;
     let created_at = rfc3339(SystemTime::now());
-    let last = |message: Message| ChatResponse {
+    let logprobs = if req.logprobs { plan.logprobs(top) } else { Vec::new() };
+    let message = assistant(plan.completion.text.clone());
+    let last = |message: Message, logprobs| ChatResponse {
         model: req.model.clone(),
         created_at: created_at.clone(),
         message,
         done: true,
         done_reason: Some(plan.completion.done_reason.into()),
+        logprobs,
         metrics: Some(plan::metrics(&timings, plan.job.prompt_tokens, plan.completion.eval_count)),
     };
     if !stream {
-        return Ok(Json(last(assistant(plan.completion.text.clone()))).into_response());
+        return Ok(Json(last(message, logprobs)).into_response());
     }
     let chunk = ChatResponse {
         model: req.model.clone(),
         created_at: created_at.clone(),
-        message: assistant(plan.completion.text.clone()),
+        message,
         done: false,
         done_reason: None,
+        logprobs,
         metrics: None,
     };
-    let done = last(assistant(String::new()));
+    let done = last(assistant(String::new()), Vec::new());
     Ok(respond(true, vec![chunk, done]))
 }
 
@@ -145,6 +152,7 @@ async fn nothing_to_do(
 async fn generate(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
     let req: GenerateRequest = parse_json(&body)?;
     let keep_alive = plan::keep_alive(req.keep_alive.as_ref())?;
+    let top = logprobs::check_top(req.top_logprobs)?;
     let model = state.resolve_model(&req.model, Handler::Generate)?;
     let stream = req.stream.unwrap_or(true);
     if let Some(idle) =
@@ -157,6 +165,7 @@ async fn generate(State(state): State<SimState>, body: Bytes) -> Result<Response
             done: true,
             done_reason: Some(idle.reason().into()),
             metrics: None,
+            logprobs: Vec::new(),
         })
         .into_response());
     }
@@ -173,16 +182,18 @@ async fn generate(State(state): State<SimState>, body: Bytes) -> Result<Response
     let plan = plan::generation(model, keep_alive, &turns, &options, &format);
     let timings = state.run(&plan.job).await?;
     let created_at = rfc3339(SystemTime::now());
-    let last = |response: String| GenerateResponse {
+    let logprobs = if req.logprobs { plan.logprobs(top) } else { Vec::new() };
+    let last = |response: String, logprobs| GenerateResponse {
         model: req.model.clone(),
         created_at: created_at.clone(),
         response,
         done: true,
         done_reason: Some(plan.completion.done_reason.into()),
         metrics: Some(plan::metrics(&timings, plan.job.prompt_tokens, plan.completion.eval_count)),
+        logprobs,
     };
     if !stream {
-        return Ok(Json(last(plan.completion.text.clone())).into_response());
+        return Ok(Json(last(plan.completion.text.clone(), logprobs)).into_response());
     }
     let chunk = GenerateResponse {
         model: req.model.clone(),
@@ -191,8 +202,9 @@ async fn generate(State(state): State<SimState>, body: Bytes) -> Result<Response
         done: false,
         done_reason: None,
         metrics: None,
+        logprobs,
     };
-    Ok(respond(true, vec![chunk, last(String::new())]))
+    Ok(respond(true, vec![chunk, last(String::new(), Vec::new())]))
 }
 
 /// Pretends to pull: the model becomes one the sim "has", so clients that pull

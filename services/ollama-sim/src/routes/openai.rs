@@ -16,11 +16,12 @@ use serde_json::Value;
 use crate::clock::unix_secs;
 use crate::error::{ApiError, OpenAiError};
 use crate::golang::quote;
+use crate::logprobs;
 use crate::lookup::Handler;
 use crate::openai::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice, Completion,
-    CompletionChoice, CompletionRequest, Delta, Embedding, EmbeddingList, EmbeddingRequest,
-    EmbeddingUsage, Message, Model, ModelsList, Usage,
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChoiceLogprobs,
+    ChunkChoice, Completion, CompletionChoice, CompletionRequest, Delta, Embedding, EmbeddingList,
+    EmbeddingRequest, EmbeddingUsage, Message, Model, ModelsList, Usage,
 };
 use crate::options::Options;
 use crate::plan::{self, Plan, parse_json};
@@ -91,6 +92,7 @@ async fn chat_completions(
         return Err(ApiError::BadRequest("[] is too short - 'messages'".into()).into());
     }
     check_reasoning(&req)?;
+    let top = logprobs::check_top(req.top_logprobs)?;
     let model = state.resolve_model(&req.model, Handler::Chat)?;
     let options = Options {
         num_predict: req.max_tokens,
@@ -115,6 +117,8 @@ async fn chat_completions(
     let id = next_id(&state, "chatcmpl");
     let created = unix_secs(SystemTime::now());
     let finish = Some(plan.completion.done_reason.to_owned());
+    let logprobs =
+        (req.logprobs == Some(true)).then(|| ChoiceLogprobs { content: plan.logprobs(top) });
     if !req.stream {
         let message = Message { role: "assistant".into(), content: plan.completion.text.clone() };
         return Ok(Json(ChatCompletion {
@@ -123,26 +127,26 @@ async fn chat_completions(
             created,
             model: req.model,
             system_fingerprint: FINGERPRINT,
-            choices: vec![Choice { index: 0, message, finish_reason: finish }],
+            choices: vec![Choice { index: 0, message, finish_reason: finish, logprobs }],
             usage: plan_usage(&plan),
         })
         .into_response());
     }
     // Every chunk keeps the first answer's `created`, as Ollama pins it.
-    let chunk = |delta: Delta, finish_reason: Option<String>| ChatCompletionChunk {
+    let chunk = |delta: Delta, finish_reason: Option<String>, logprobs| ChatCompletionChunk {
         id: id.clone(),
         object: "chat.completion.chunk",
         created,
         model: req.model.clone(),
         system_fingerprint: FINGERPRINT,
-        choices: vec![ChunkChoice { index: 0, delta, finish_reason }],
+        choices: vec![ChunkChoice { index: 0, delta, finish_reason, logprobs }],
         usage: None,
     };
     let content =
         Delta { role: Some("assistant".into()), content: Some(plan.completion.text.clone()) };
-    let mut events = vec![chunk(content, None), chunk(Delta::default(), finish)];
+    let mut events = vec![chunk(content, None, logprobs), chunk(Delta::default(), finish, None)];
     if req.stream_options.is_some_and(|o| o.include_usage) {
-        let mut last = chunk(Delta::default(), None);
+        let mut last = chunk(Delta::default(), None, None);
         last.choices.clear();
         last.usage = Some(plan_usage(&plan));
         events.push(last);
@@ -152,6 +156,10 @@ async fn chat_completions(
 
 async fn completions(State(state): State<SimState>, body: Bytes) -> Result<Response, OpenAiError> {
     let req: CompletionRequest = parse_json(&body)?;
+    // `logprobs: N` becomes native top_logprobs N (never answered on this endpoint).
+    if let Some(n) = req.logprobs.filter(|&n| n > 0) {
+        logprobs::check_top(n)?;
+    }
     let model = state.resolve_model(&req.model, Handler::Generate)?;
     let id = next_id(&state, "cmpl");
     let completion =

@@ -12,6 +12,7 @@ mod helpers;
 mod keep_alive;
 mod listing;
 mod load;
+mod logprobs;
 mod openai_compat;
 mod options;
 mod queueing;
