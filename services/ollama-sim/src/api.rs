@@ -38,6 +38,27 @@ impl OneOrMany {
     }
 }
 
+/// `api.ToolCallFunction` in a request: arguments are a JSON object (a string, as OpenAI
+/// clients send, is refused like Ollama refuses it).
+#[derive(Clone, Debug, Deserialize)]
+pub struct ToolCallFunctionIn {
+    #[serde(default, deserialize_with = "null_default")]
+    #[expect(dead_code, reason = "type-checked like Ollama does, not used")]
+    pub index: i64,
+    #[serde(default, deserialize_with = "null_default")]
+    pub name: String,
+    #[serde(default, deserialize_with = "null_default")]
+    #[expect(dead_code, reason = "type-checked like Ollama does, not used")]
+    pub arguments: Map<String, Value>,
+}
+
+/// `api.ToolCall` in a request (an assistant message's earlier calls).
+#[derive(Clone, Debug, Deserialize)]
+pub struct ToolCallIn {
+    pub id: Option<String>,
+    pub function: ToolCallFunctionIn,
+}
+
 /// `api.Message` as a request carries it.
 #[derive(Clone, Debug, Deserialize)]
 pub struct MessageIn {
@@ -49,6 +70,31 @@ pub struct MessageIn {
     pub thinking: Option<String>,
     #[expect(dead_code, reason = "type-checked like Ollama does, not used")]
     pub images: Option<Vec<String>>,
+    pub tool_calls: Option<Vec<ToolCallIn>>,
+    pub tool_name: Option<String>,
+    pub tool_call_id: Option<String>,
+}
+
+impl MessageIn {
+    /// What the simulated model "reads" of a message: its text, plus the calls and ids of
+    /// tool traffic, so a different tool exchange gets a different answer.
+    pub fn transcript(&self) -> String {
+        let mut text = self.content.clone();
+        for call in self.tool_calls.iter().flatten() {
+            text.push_str(&format!(
+                "\n[call {} {}]",
+                call.id.as_deref().unwrap_or(""),
+                call.function.name
+            ));
+        }
+        if let Some(id) = &self.tool_call_id {
+            text.push_str(&format!(
+                "\n[result of {id} {}]",
+                self.tool_name.as_deref().unwrap_or("")
+            ));
+        }
+        text
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -61,6 +107,8 @@ pub struct ChatRequest {
     pub format: Option<Value>,
     pub keep_alive: Option<Value>,
     pub stream: Option<bool>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub tools: Vec<Value>,
     #[serde(default, deserialize_with = "null_default")]
     pub logprobs: bool,
     #[serde(default, deserialize_with = "null_default")]
@@ -138,11 +186,28 @@ pub struct Metrics {
     pub eval_duration: u64,
 }
 
+/// `api.ToolCallFunction` in an answer; `index` is always written.
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolCallFunction {
+    pub index: usize,
+    pub name: String,
+    pub arguments: Map<String, Value>,
+}
+
+/// `api.ToolCall` in an answer, with the id Ollama generates (`call_` + 8 of [a-z0-9]).
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub function: ToolCallFunction,
+}
+
 /// `api.Message` in an answer: `content` is always written.
 #[derive(Clone, Debug, Serialize)]
 pub struct Message {
     pub role: String,
     pub content: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// `api.ChatResponse`, fields in Go's order.

@@ -9,8 +9,8 @@
 //!   model load, one load at a time) and each loaded model's parallel slots.
 //! - `models`, `lookup`, `faults`: loaded models with keep_alive and simulated VRAM, which
 //!   models exist, and the seeded fault dice.
-//! - `synth`, `plan`, `logprobs`: deterministic answers (text, JSON, token counts,
-//!   logprobs, embeddings).
+//! - `synth`, `plan`, `tools`, `logprobs`: deterministic answers (text, JSON, tool calls,
+//!   token counts, logprobs, embeddings).
 //! - `api`, `openai`, `options`, `error`, `golang`: wire types, option checks and error
 //!   texts of the real server (Go's duration parsing and quoting included).
 //! - `routes`: the endpoints; [`server`]: [`serve`] and [`spawn`] for tests.
@@ -38,6 +38,7 @@ pub mod server;
 mod slots;
 pub mod state;
 pub mod synth;
+mod tools;
 
 pub use config::{ConfigError, SimConfig};
 pub use keep_alive::KeepAlive;

@@ -14,12 +14,16 @@ pub struct ChatMessage {
     /// A string, an array of content parts, or null (tool calls only).
     #[serde(default)]
     pub content: Option<Value>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub tool_calls: Vec<Value>,
+    pub tool_call_id: Option<String>,
 }
 
 impl ChatMessage {
-    /// The text of the message: a string as is, the text parts of an array joined.
+    /// The text of the message: a string as is, the text parts of an array joined, plus
+    /// the ids of tool traffic (as the native transcript has them).
     pub fn text(&self) -> String {
-        match &self.content {
+        let mut text = match &self.content {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Array(parts)) => parts
                 .iter()
@@ -27,7 +31,16 @@ impl ChatMessage {
                 .collect::<Vec<_>>()
                 .join("\n"),
             _ => String::new(),
+        };
+        for call in &self.tool_calls {
+            let id = call.get("id").and_then(Value::as_str).unwrap_or("");
+            let name = call.pointer("/function/name").and_then(Value::as_str).unwrap_or("");
+            text.push_str(&format!("\n[call {id} {name}]"));
         }
+        if let Some(id) = &self.tool_call_id {
+            text.push_str(&format!("\n[result of {id} ]"));
+        }
+        text
     }
 }
 
@@ -75,6 +88,8 @@ pub struct ChatCompletionRequest {
     #[expect(dead_code, reason = "validated, deliberately not used")]
     pub top_p: Option<f64>,
     pub response_format: Option<ResponseFormat>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub tools: Vec<Value>,
     pub logprobs: Option<bool>,
     #[serde(default, deserialize_with = "null_default")]
     pub top_logprobs: i64,
@@ -120,10 +135,42 @@ pub struct Usage {
     pub total_tokens: u64,
 }
 
+/// A tool call as `ToToolCalls` writes it: arguments as a JSON string.
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub index: usize,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: ToolCallFunction,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolCallFunction {
+    pub name: String,
+    pub arguments: String,
+}
+
+impl From<&crate::api::ToolCall> for ToolCall {
+    fn from(c: &crate::api::ToolCall) -> Self {
+        Self {
+            id: c.id.clone(),
+            index: c.function.index,
+            kind: "function",
+            function: ToolCallFunction {
+                name: c.function.name.clone(),
+                arguments: Value::Object(c.function.arguments.clone()).to_string(),
+            },
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Message {
     pub role: String,
     pub content: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// A streamed delta: the finish chunk's is `{}`.
@@ -133,6 +180,8 @@ pub struct Delta {
     pub role: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// `choices[].logprobs`, present only when the request asked for logprobs.

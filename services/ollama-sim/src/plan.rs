@@ -4,19 +4,22 @@ use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::api::Metrics;
+use crate::api::{Metrics, ToolCall};
 use crate::engine::{Job, Timings};
 use crate::error::ApiError;
 use crate::keep_alive::KeepAlive;
 use crate::logprobs::{self, Logprob};
 use crate::options::Options;
 use crate::synth::{self, Completion, Fnv, Format};
+use crate::tools;
 
 /// A request's work and its (already decided) answer.
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub job: Job,
+    /// The text answer; empty, with the tool calls' token count, when the model calls tools.
     pub completion: Completion,
+    pub tool_calls: Vec<ToolCall>,
     /// The request hash everything above came from.
     pub seed: u64,
 }
@@ -24,7 +27,12 @@ pub struct Plan {
 impl Plan {
     /// One logprob entry per generated token, `top` alternatives each.
     pub fn logprobs(&self, top: usize) -> Vec<Logprob> {
-        logprobs::synthesize(self.seed, &self.completion.text, self.completion.eval_count, top)
+        let text = if self.tool_calls.is_empty() {
+            self.completion.text.clone()
+        } else {
+            tools::raw_text(&self.tool_calls)
+        };
+        logprobs::synthesize(self.seed, &text, self.completion.eval_count, top)
     }
 }
 
@@ -51,14 +59,16 @@ pub fn prompt_tokens<'a>(
     options.num_ctx.map_or(n, |ctx| n.min(ctx.max(1) as u64))
 }
 
-/// Decides the completion for a generation request. Its text and length are a function
-/// of model, turns, seed and format only, so a repeated request gets the same answer.
+/// Decides the answer to a generation request. Its text, tool calls and length are a
+/// function of model, turns, seed, format and offered tools only, so a repeated request
+/// gets the same answer.
 pub fn generation(
     model: String,
     keep_alive: Option<KeepAlive>,
     turns: &[(&str, &str)],
     options: &Options,
     format: &Format,
+    offered_tools: &[Value],
 ) -> Plan {
     let mut hash = Fnv::default().str(&model);
     for (role, content) in turns {
@@ -68,13 +78,29 @@ pub fn generation(
     if let Format::Schema(schema) = format {
         hash = hash.str(&schema.to_string());
     }
+    // Only a request with tools hashes them, so answers without tools stay as they were.
+    for tool in offered_tools {
+        hash = hash.str(&tool.to_string());
+    }
     let seed = hash.finish();
-    let stop = options.stop.clone().unwrap_or_default();
-    let completion = synth::complete(seed, options.num_predict, &stop, format);
     let prompt_tokens = prompt_tokens(turns.iter().copied(), options);
+    let last_role = turns.last().map(|(role, _)| *role);
+    let calls = tools::decide(seed, offered_tools, last_role);
+    let call_tokens = synth::count_tokens(&tools::raw_text(&calls)).max(1);
+    // A call cut short by num_predict would not parse: the model answers in text instead.
+    let fits = options.num_predict.is_none_or(|cap| cap < 0 || cap as u64 >= call_tokens);
+    let (completion, tool_calls) = if !calls.is_empty() && fits {
+        let completion =
+            Completion { text: String::new(), eval_count: call_tokens, done_reason: "stop" };
+        (completion, calls)
+    } else {
+        let stop = options.stop.clone().unwrap_or_default();
+        (synth::complete(seed, options.num_predict, &stop, format), Vec::new())
+    };
     Plan {
         job: Job { model, keep_alive, prompt_tokens, completion_tokens: completion.eval_count },
         completion,
+        tool_calls,
         seed,
     }
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::SystemTime;
 
+use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +27,9 @@ pub(crate) struct Inner {
     pub(crate) loader: Arc<tokio::sync::Mutex<()>>,
     /// Each model's parallel slots, by normalised name.
     pub(crate) slots: Mutex<HashMap<String, Arc<Slots>>>,
+    /// The body of the last native /api/chat request, as received (cheap to keep: the
+    /// bytes are shared, and parsed only when a snapshot is taken).
+    pub(crate) last_chat_request: Mutex<Option<Bytes>>,
     dice: Mutex<FaultDice>,
     pub(crate) counters: Counters,
     pub(crate) shutdown: CancellationToken,
@@ -61,6 +65,10 @@ pub struct SimSnapshot {
     #[serde(default)]
     pub pending_loads: u64,
     pub counters: SimCounters,
+    /// The last native /api/chat request body received (JSON; a string if it was not
+    /// JSON), so a test can check what its client sent.
+    #[serde(default)]
+    pub last_chat_request: Option<serde_json::Value>,
 }
 
 /// One loaded model in [`SimSnapshot`].
@@ -112,6 +120,7 @@ impl SimState {
             models: Mutex::new(Models::default()),
             loader: Arc::new(tokio::sync::Mutex::new(())),
             slots: Mutex::new(HashMap::new()),
+            last_chat_request: Mutex::new(None),
             counters: Counters::default(),
             shutdown: CancellationToken::new(),
             started: SystemTime::now(),
@@ -149,6 +158,11 @@ impl SimState {
         }
     }
 
+    /// Keeps the body of a native chat request for the snapshot.
+    pub(crate) fn record_chat_request(&self, body: &Bytes) {
+        *lock(&self.0.last_chat_request) = Some(body.clone());
+    }
+
     /// Forcibly unloads every model now; returns how many were loaded.
     pub fn evict_all(&self) -> usize {
         self.models().evict_all()
@@ -162,6 +176,10 @@ impl SimState {
         let c = &self.0.counters;
         let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
         let queue_depth = lock(&self.0.slots).values().map(|s| s.queue_depth() as u64).sum();
+        let last_chat_request = lock(&self.0.last_chat_request).as_ref().map(|body| {
+            serde_json::from_slice(body)
+                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into()))
+        });
         SimSnapshot {
             vram_bytes: loaded.iter().map(|m| m.vram_bytes).sum(),
             loaded_models: loaded
@@ -190,6 +208,7 @@ impl SimState {
                 slow_tails_injected: get(&c.slow_tails_injected),
                 busy_rejections: get(&c.busy_rejections),
             },
+            last_chat_request,
         }
     }
 

@@ -194,6 +194,11 @@ fn from_schema(schema: &Value, stream: &mut Stream, depth: usize) -> Value {
     }
 }
 
+/// A value fitting `schema`, a pure function of the schema and `seed` (tool arguments).
+pub fn value_from_schema(schema: &Value, seed: u64) -> Value {
+    from_schema(schema, &mut Stream(seed), 0)
+}
+
 /// Ollama's `normalize`: `v / max(|v|, 1e-12)`.
 pub fn normalize(v: &[f32]) -> Vec<f32> {
     let norm = v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt().max(1e-12);

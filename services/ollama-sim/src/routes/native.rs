@@ -68,10 +68,11 @@ impl Idle {
 }
 
 fn assistant(content: String) -> Message {
-    Message { role: "assistant".into(), content }
+    Message { role: "assistant".into(), content, tool_calls: Vec::new() }
 }
 
 async fn chat(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
+    state.record_chat_request(&body);
     let req: ChatRequest = parse_json(&body)?;
     let keep_alive = plan::keep_alive(req.keep_alive.as_ref())?;
     let top = logprobs::check_top(req.top_logprobs)?;
@@ -94,13 +95,18 @@ async fn chat(State(state): State<SimState>, body: Bytes) -> Result<Response, Ap
     }
     let options = Options::from_map(req.options.as_ref())?;
     let format = Format::from_request(req.format.as_ref());
+    let transcripts: Vec<String> = req.messages.iter().map(|m| m.transcript()).collect();
     let turns: Vec<(&str, &str)> =
-        req.messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
-    let plan = plan::generation(model, keep_alive, &turns, &options, &format);
+        req.messages.iter().zip(&transcripts).map(|(m, t)| (m.role.as_str(), t.as_str())).collect();
+    let plan = plan::generation(model, keep_alive, &turns, &options, &format, &req.tools);
     let timings = state.run(&plan.job).await?;
     let created_at = rfc3339(SystemTime::now());
     let logprobs = if req.logprobs { plan.logprobs(top) } else { Vec::new() };
-    let message = assistant(plan.completion.text.clone());
+    let message = Message {
+        role: "assistant".into(),
+        content: plan.completion.text.clone(),
+        tool_calls: plan.tool_calls.clone(),
+    };
     let last = |message: Message, logprobs| ChatResponse {
         model: req.model.clone(),
         created_at: created_at.clone(),
@@ -179,7 +185,7 @@ async fn generate(State(state): State<SimState>, body: Bytes) -> Result<Response
     if let Some(suffix) = req.suffix.as_deref().filter(|s| !s.is_empty()) {
         turns.push(("suffix", suffix));
     }
-    let plan = plan::generation(model, keep_alive, &turns, &options, &format);
+    let plan = plan::generation(model, keep_alive, &turns, &options, &format, &[]);
     let timings = state.run(&plan.job).await?;
     let created_at = rfc3339(SystemTime::now());
     let logprobs = if req.logprobs { plan.logprobs(top) } else { Vec::new() };

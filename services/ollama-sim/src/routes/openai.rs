@@ -21,7 +21,7 @@ use crate::lookup::Handler;
 use crate::openai::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChoiceLogprobs,
     ChunkChoice, Completion, CompletionChoice, CompletionRequest, Delta, Embedding, EmbeddingList,
-    EmbeddingRequest, EmbeddingUsage, Message, Model, ModelsList, Usage,
+    EmbeddingRequest, EmbeddingUsage, Message, Model, ModelsList, ToolCall, Usage,
 };
 use crate::options::Options;
 use crate::plan::{self, Plan, parse_json};
@@ -82,6 +82,15 @@ fn check_reasoning(req: &ChatCompletionRequest) -> Result<(), ApiError> {
     }
 }
 
+/// Ollama's `finish_reason`: the native done_reason, but a "stop" that produced tool calls
+/// is "tool_calls".
+fn finish_reason(plan: &Plan) -> String {
+    match plan.completion.done_reason {
+        "stop" if !plan.tool_calls.is_empty() => "tool_calls".into(),
+        reason => reason.into(),
+    }
+}
+
 async fn chat_completions(
     State(state): State<SimState>,
     body: Bytes,
@@ -111,16 +120,18 @@ async fn chat_completions(
         req.messages.iter().map(|m| (m.role.to_lowercase(), m.text())).collect();
     let turns: Vec<(&str, &str)> = texts.iter().map(|(r, c)| (r.as_str(), c.as_str())).collect();
     // The OpenAI request has no keep_alive: the model keeps its own.
-    let plan = plan::generation(model, None, &turns, &options, &format);
+    let plan = plan::generation(model, None, &turns, &options, &format, &req.tools);
     state.run(&plan.job).await?;
 
     let id = next_id(&state, "chatcmpl");
     let created = unix_secs(SystemTime::now());
-    let finish = Some(plan.completion.done_reason.to_owned());
+    let finish = Some(finish_reason(&plan));
     let logprobs =
         (req.logprobs == Some(true)).then(|| ChoiceLogprobs { content: plan.logprobs(top) });
+    let tool_calls: Vec<ToolCall> = plan.tool_calls.iter().map(ToolCall::from).collect();
     if !req.stream {
-        let message = Message { role: "assistant".into(), content: plan.completion.text.clone() };
+        let message =
+            Message { role: "assistant".into(), content: plan.completion.text.clone(), tool_calls };
         return Ok(Json(ChatCompletion {
             id,
             object: "chat.completion",
@@ -142,8 +153,11 @@ async fn chat_completions(
         choices: vec![ChunkChoice { index: 0, delta, finish_reason, logprobs }],
         usage: None,
     };
-    let content =
-        Delta { role: Some("assistant".into()), content: Some(plan.completion.text.clone()) };
+    let content = Delta {
+        role: Some("assistant".into()),
+        content: Some(plan.completion.text.clone()),
+        tool_calls,
+    };
     let mut events = vec![chunk(content, None, logprobs), chunk(Delta::default(), finish, None)];
     if req.stream_options.is_some_and(|o| o.include_usage) {
         let mut last = chunk(Delta::default(), None, None);
@@ -204,7 +218,7 @@ async fn completions(State(state): State<SimState>, body: Bytes) -> Result<Respo
     if let Some(suffix) = req.suffix.as_deref().filter(|s| !s.is_empty()) {
         turns.push(("suffix", suffix));
     }
-    let plan = plan::generation(model, None, &turns, &options, &Format::Text);
+    let plan = plan::generation(model, None, &turns, &options, &Format::Text, &[]);
     state.run(&plan.job).await?;
     Ok(answer(plan.completion.text.clone(), plan.completion.done_reason.into(), plan_usage(&plan)))
 }

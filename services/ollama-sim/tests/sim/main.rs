@@ -18,3 +18,4 @@ mod options;
 mod queueing;
 mod shapes;
 mod timing;
+mod tools;
