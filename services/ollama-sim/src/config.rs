@@ -11,10 +11,13 @@ use crate::keep_alive::KeepAlive;
 #[derive(Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SimConfig {
-    /// Requests served concurrently per model, like OLLAMA_NUM_PARALLEL.
-    #[arg(long, env = "OLLAMA_SIM_PARALLEL", default_value_t = 4)]
+    /// Requests served concurrently per loaded model, like OLLAMA_NUM_PARALLEL (default 1,
+    /// as in Ollama). More requests for a loaded model wait for a slot, without bound.
+    #[arg(long, env = "OLLAMA_SIM_PARALLEL", default_value_t = 1)]
     pub parallel: usize,
-    /// Requests that may wait for a slot; beyond that the sim answers 503, like OLLAMA_MAX_QUEUE.
+    /// Requests that may wait for a model to be loaded (loads go one at a time); beyond
+    /// that the sim answers 503 "server busy", like OLLAMA_MAX_QUEUE. Requests for a
+    /// loaded model never count here and never get that 503.
     #[arg(long, env = "OLLAMA_SIM_MAX_QUEUE", default_value_t = 512)]
     pub max_queue: usize,
     /// Fixed service time per request, overriding the token-rate model (0 answers immediately).
@@ -35,8 +38,9 @@ pub struct SimConfig {
     /// Models the sim "has" (listed by /api/tags), comma-separated.
     #[arg(long, env = "OLLAMA_SIM_MODELS", value_delimiter = ',', default_value = "llama3.2:1b")]
     pub models: Vec<String>,
-    /// Accept any model name, not only `--models` (false: unknown models get 404).
-    #[arg(long, env = "OLLAMA_SIM_ANY_MODEL", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Accept any model name, not only `--models`. Off by default, like Ollama: a model
+    /// not in `--models` (or pulled through /api/pull) gets Ollama's 404.
+    #[arg(long, env = "OLLAMA_SIM_ANY_MODEL", default_value_t = false, action = clap::ArgAction::Set)]
     pub any_model: bool,
     /// Dimension of the vectors /api/embed returns.
     #[arg(long, env = "OLLAMA_SIM_EMBED_DIM", default_value_t = 384)]
@@ -85,7 +89,7 @@ pub struct SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
-            parallel: 4,
+            parallel: 1,
             max_queue: 512,
             latency_ms: None,
             prompt_tokens_per_sec: 4000.0,
@@ -93,7 +97,7 @@ impl Default for SimConfig {
             load_ms: 2000,
             keep_alive: KeepAlive::default(),
             models: vec!["llama3.2:1b".into()],
-            any_model: true,
+            any_model: false,
             embed_dim: 384,
             vram_model_mb: 2048,
             vram_per_slot_mb: 64,
@@ -122,10 +126,11 @@ pub enum ConfigError {
 }
 
 impl SimConfig {
-    /// Defaults, but every request answers immediately and models load instantly:
-    /// what most tests want.
+    /// What most tests want: every request answers immediately, models load instantly,
+    /// any model name is accepted and each model has 4 slots (unlike the Ollama-like
+    /// defaults of 1 slot and known models only).
     pub fn zero_latency() -> Self {
-        Self { latency_ms: Some(0), load_ms: 0, ..Self::default() }
+        Self { latency_ms: Some(0), load_ms: 0, parallel: 4, any_model: true, ..Self::default() }
     }
 
     /// Fails on a setting that would make the simulator misbehave (zero slots, a rate
@@ -214,6 +219,14 @@ mod tests {
         let cli = Cli::try_parse_from(["ollama-sim"]).unwrap();
         assert_eq!(cli.config, SimConfig::default());
         SimConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn defaults_are_ollamas_and_zero_latency_keeps_test_friendly_ones() {
+        let d = SimConfig::default();
+        assert_eq!((d.parallel, d.max_queue, d.any_model), (1, 512, false));
+        let z = SimConfig::zero_latency();
+        assert_eq!((z.parallel, z.any_model, z.latency_ms, z.load_ms), (4, true, Some(0), 0));
     }
 
     #[test]

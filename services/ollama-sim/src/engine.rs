@@ -1,4 +1,5 @@
-//! One simulated inference: faults, queue and slot, model load, service time, release.
+//! One simulated inference: faults, model load (via the scheduler), slot, service time,
+//! release.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -7,18 +8,15 @@ use crate::config::SimConfig;
 use crate::error::ApiError;
 use crate::keep_alive::KeepAlive;
 use crate::models::{self, Release};
-use crate::slots::SlotError;
 use crate::state::SimState;
-
-/// What real Ollama reports as load_duration when the model is already loaded.
-const WARM_LOAD: Duration = Duration::from_micros(250);
 
 /// The work one request asks of the "GPU".
 #[derive(Clone, Debug)]
 pub struct Job {
     /// Normalised model name.
     pub model: String,
-    pub keep_alive: KeepAlive,
+    /// The request's keep_alive; `None` keeps the model's own.
+    pub keep_alive: Option<KeepAlive>,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
 }
@@ -48,80 +46,7 @@ impl Drop for Gauge<'_> {
     }
 }
 
-/// A reference on a loaded model; released as abandoned if the request goes away.
-struct Lease<'a> {
-    state: &'a SimState,
-    model: &'a str,
-    generation: u64,
-    released: bool,
-}
-
-impl Lease<'_> {
-    fn finish(mut self, how: Release) {
-        self.released = true;
-        self.state.models().release(self.model, self.generation, how);
-    }
-}
-
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        if !self.released {
-            self.state.models().release(self.model, self.generation, Release::Abandoned);
-        }
-    }
-}
-
 impl SimState {
-    /// Sleeps, or gives up with 503 when the simulator shuts down.
-    async fn sleep(&self, d: Duration) -> Result<(), ApiError> {
-        if d.is_zero() {
-            return Ok(());
-        }
-        tokio::select! {
-            () = tokio::time::sleep(d) => Ok(()),
-            () = self.0.shutdown.cancelled() => Err(ApiError::ShuttingDown),
-        }
-    }
-
-    /// Checks a requested model name: 400 when missing, 404 when unknown and
-    /// `any_model` is off. Returns the normalised name.
-    pub(crate) fn resolve_model(&self, name: &str) -> Result<String, ApiError> {
-        if name.trim().is_empty() {
-            return Err(ApiError::BadRequest("model is required".into()));
-        }
-        let normalized = models::normalize(name);
-        let config = self.config();
-        if config.any_model || config.models.iter().any(|m| models::normalize(m) == normalized) {
-            Ok(normalized)
-        } else {
-            Err(ApiError::ModelNotFound(name.to_owned()))
-        }
-    }
-
-    /// Ensures the model is loaded (paying `load_ms` if not) and takes a reference.
-    /// Concurrent cold requests share one load; each reports the time it waited.
-    async fn lease<'a>(
-        &'a self,
-        model: &'a str,
-        keep_alive: KeepAlive,
-        load_ms: u64,
-    ) -> Result<(Lease<'a>, Duration), ApiError> {
-        let start = Instant::now();
-        let make = |generation| Lease { state: self, model, generation, released: false };
-        if let Some(g) = self.models().lease(model, keep_alive) {
-            return Ok((make(g), WARM_LOAD));
-        }
-        let lock = self.load_lock(model);
-        let _loading = lock.lock().await;
-        if let Some(g) = self.models().lease(model, keep_alive) {
-            return Ok((make(g), start.elapsed().max(WARM_LOAD)));
-        }
-        self.sleep(Duration::from_millis(load_ms)).await?;
-        let g = self.models().insert_loaded(model, keep_alive);
-        tracing::debug!(model, "simulated model load");
-        Ok((make(g), start.elapsed()))
-    }
-
     /// Runs one inference through the whole timing and fault model.
     pub(crate) async fn run(&self, job: &Job) -> Result<Timings, ApiError> {
         let start = Instant::now();
@@ -144,15 +69,11 @@ impl SimState {
             self.sleep(hang).await?;
         }
 
-        let _slot = self.0.slots.acquire(config.max_queue).await.map_err(|e| match e {
-            SlotError::QueueFull => {
-                counters.busy_rejections.fetch_add(1, Ordering::SeqCst);
-                ApiError::Busy
-            }
-            SlotError::Closed => ApiError::ShuttingDown,
-        })?;
+        // As in Ollama: the scheduler gets the model loaded, then the runner's semaphore
+        // hands out a slot; the lease keeps the model loaded while the request waits.
+        let (lease, load) = self.lease(&job.model, job.keep_alive, &config).await?;
+        let _slot = self.acquire_slot(&job.model).await?;
         let _in_flight = Gauge::new(&counters.in_flight);
-        let (lease, load) = self.lease(&job.model, job.keep_alive, config.load_ms).await?;
 
         let mut factor = faults.slow_factor;
         if faults.slow_factor != 1.0 {
@@ -171,15 +92,15 @@ impl SimState {
     }
 
     /// Ollama's "load the model" request (empty prompt or no messages): loads if
-    /// needed, takes no slot, sets keep_alive.
+    /// needed (queueing like any load), takes no slot, sets keep_alive.
     pub(crate) async fn load_only(
         &self,
         model: &str,
-        keep_alive: KeepAlive,
+        keep_alive: Option<KeepAlive>,
     ) -> Result<Timings, ApiError> {
         let start = Instant::now();
         let config = self.config();
-        let (lease, load) = self.lease(model, keep_alive, config.load_ms).await?;
+        let (lease, load) = self.lease(model, keep_alive, &config).await?;
         lease.finish(Release::Abandoned);
         Ok(Timings { total: start.elapsed(), load, ..Timings::default() })
     }
@@ -209,12 +130,8 @@ mod tests {
 
     #[test]
     fn latency_overrides_token_rates_and_factor_scales() {
-        let job = Job {
-            model: "m".into(),
-            keep_alive: KeepAlive::default(),
-            prompt_tokens: 40,
-            completion_tokens: 30,
-        };
+        let job =
+            Job { model: "m".into(), keep_alive: None, prompt_tokens: 40, completion_tokens: 30 };
         let config = SimConfig {
             prompt_tokens_per_sec: 400.0,
             gen_tokens_per_sec: 100.0,

@@ -14,8 +14,15 @@ use serde_json::json;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("model \"{0}\" not found, try pulling it first")]
+    /// A model the sim does not have, on /api/chat and /api/generate (name as sent).
+    #[error("model '{0}' not found")]
     ModelNotFound(String),
+    /// The same on /api/embed, whose handler words it differently (Go's `%q`).
+    #[error("model {} not found, try pulling it first", crate::golang::quote(.0))]
+    ModelNotPulled(String),
+    /// A wrong type in `options`: Ollama finds it while scheduling, so it is a 500.
+    #[error("{0}")]
+    InvalidOption(String),
     #[error("simulated backend error")]
     Injected,
     // Ollama's ErrMaxQueue text, double space included: clients match on it.
@@ -32,8 +39,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::ModelNotFound(_) => StatusCode::NOT_FOUND,
-            Self::Injected | Self::DropConnection => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ModelNotFound(_) | Self::ModelNotPulled(_) => StatusCode::NOT_FOUND,
+            Self::Injected | Self::DropConnection | Self::InvalidOption(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             Self::Busy | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

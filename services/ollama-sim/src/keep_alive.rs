@@ -24,16 +24,16 @@ impl Default for KeepAlive {
     }
 }
 
-/// A `keep_alive` value that is neither a number nor a Go duration string.
+/// A `keep_alive` Ollama would refuse, with the text its JSON decoding fails with.
 #[derive(Debug, thiserror::Error)]
-#[error("time: invalid duration \"{0}\"")]
+#[error("{0}")]
 pub struct InvalidKeepAlive(pub String);
 
 impl KeepAlive {
-    /// Seconds, as Ollama reads a JSON number: negative keeps forever, zero unloads.
+    /// Seconds as a number in a flag or config patch: negative keeps forever, zero unloads.
     pub fn from_secs_f64(secs: f64) -> Result<Self, InvalidKeepAlive> {
         if !secs.is_finite() {
-            return Err(InvalidKeepAlive(secs.to_string()));
+            return Err(InvalidKeepAlive(format!("invalid keep_alive {secs}")));
         }
         Ok(if secs < 0.0 {
             Self::Forever
@@ -45,70 +45,83 @@ impl KeepAlive {
         })
     }
 
-    /// Reads a request's `keep_alive` JSON value (number of seconds or duration string).
-    pub fn from_json(value: &serde_json::Value) -> Result<Self, InvalidKeepAlive> {
-        match value {
-            serde_json::Value::Number(n) => {
-                Self::from_secs_f64(n.as_f64().ok_or_else(|| InvalidKeepAlive(n.to_string()))?)
-            }
-            serde_json::Value::String(s) => s.parse(),
-            other => Err(InvalidKeepAlive(other.to_string())),
+    /// Signed nanoseconds as Ollama's scheduler reads them: negative is forever (Ollama
+    /// stores `MaxInt64`), zero unloads once the model is idle.
+    fn from_nanos(nanos: i64) -> Self {
+        match u64::try_from(nanos) {
+            Err(_) => Self::Forever,
+            Ok(0) => Self::UnloadNow,
+            Ok(n) => Self::Idle(Duration::from_nanos(n)),
         }
     }
+
+    /// A request's `keep_alive` exactly as Ollama's `api.Duration.UnmarshalJSON` reads it:
+    /// a number is seconds (fractions allowed, negative forever), a string goes through
+    /// Go's `time.ParseDuration` (so `"300"` has no unit and fails), `null` is "not given"
+    /// (the model keeps its keep_alive), any other type fails.
+    pub fn from_request(
+        value: Option<&serde_json::Value>,
+    ) -> Result<Option<Self>, InvalidKeepAlive> {
+        use serde_json::Value;
+        let Some(value) = value else { return Ok(None) };
+        let parsed = match value {
+            Value::Null => return Ok(None),
+            Value::Number(n) => {
+                let secs = n.as_f64().unwrap_or(0.0);
+                if secs < 0.0 {
+                    Self::Forever
+                } else {
+                    // Go converts seconds * 1e9 to an integer Duration, so a value under a
+                    // nanosecond is 0 and unloads. Past Go's int64 range the conversion is
+                    // platform-defined; the sim keeps such a model forever.
+                    let nanos = secs * 1e9;
+                    if nanos >= i64::MAX as f64 {
+                        Self::Forever
+                    } else {
+                        Self::from_nanos(nanos as i64)
+                    }
+                }
+            }
+            Value::String(s) => {
+                Self::from_nanos(crate::golang::parse_duration(s).map_err(InvalidKeepAlive)?)
+            }
+            Value::Bool(_) => return Err(unsupported("bool")),
+            Value::Array(_) => return Err(unsupported("[]interface {}")),
+            Value::Object(_) => return Err(unsupported("map[string]interface {}")),
+        };
+        Ok(Some(parsed))
+    }
+
+    /// Reads a configured keep_alive (flag, env, `/sim/config` patch): a number of seconds,
+    /// or a string as [`FromStr`] reads it.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, InvalidKeepAlive> {
+        match value {
+            serde_json::Value::Number(n) => Self::from_secs_f64(n.as_f64().unwrap_or(0.0)),
+            serde_json::Value::String(s) => s.parse(),
+            other => Err(InvalidKeepAlive(format!("invalid keep_alive {other}"))),
+        }
+    }
+}
+
+/// Go's error for a JSON type `api.Duration` does not take (its `reflect.TypeOf` name).
+fn unsupported(go_type: &str) -> InvalidKeepAlive {
+    InvalidKeepAlive(format!("Unsupported type: '{go_type}'"))
 }
 
 impl FromStr for KeepAlive {
     type Err = InvalidKeepAlive;
 
-    /// Accepts Go durations ("5m", "1h30m", "-1m", "500ms") and, more leniently than
-    /// Ollama, unit-less numbers of seconds ("-1", "0", "300") since clients send those.
+    /// The configured default, read like `OLLAMA_KEEP_ALIVE`: a Go duration ("5m",
+    /// "1h30m", "-1m", "500ms") or, failing that, a number of seconds ("-1", "0", "300").
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
-        if let Ok(secs) = t.parse::<f64>() {
-            return Self::from_secs_f64(secs);
+        match crate::golang::parse_duration(t) {
+            Ok(nanos) => Ok(Self::from_nanos(nanos)),
+            Err(e) => {
+                t.parse::<f64>().map_err(|_| InvalidKeepAlive(e)).and_then(Self::from_secs_f64)
+            }
         }
-        let (negative, nanos) = parse_go_duration(t).ok_or_else(|| InvalidKeepAlive(s.into()))?;
-        Ok(if negative && nanos > 0 {
-            Self::Forever
-        } else if nanos == 0 {
-            Self::UnloadNow
-        } else {
-            Self::Idle(Duration::from_nanos(nanos))
-        })
     }
-}
-
-/// Parses Go's `time.ParseDuration` syntax: an optional sign, then one or more
-/// `<decimal><unit>` pairs. Returns the sign and the magnitude in nanoseconds.
-fn parse_go_duration(s: &str) -> Option<(bool, u64)> {
-    let (negative, mut rest) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let number: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * scale;
-    }
-    // Saturating float-to-int cast is what we want: huge values mean "practically forever".
-    Some((negative, total as u64))
 }
 
 impl fmt::Display for KeepAlive {
@@ -117,7 +130,8 @@ impl fmt::Display for KeepAlive {
             Self::Forever => f.write_str("-1"),
             Self::UnloadNow => f.write_str("0"),
             Self::Idle(d) if d.subsec_nanos() == 0 => write!(f, "{}s", d.as_secs()),
-            Self::Idle(d) => write!(f, "{}ms", d.as_millis()),
+            Self::Idle(d) if d.subsec_nanos() % 1_000_000 == 0 => write!(f, "{}ms", d.as_millis()),
+            Self::Idle(d) => write!(f, "{}ns", d.as_nanos()),
         }
     }
 }

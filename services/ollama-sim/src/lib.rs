@@ -4,11 +4,15 @@
 //! # Layout
 //! - [`config`]: every setting (flags, env `OLLAMA_SIM_*`, or a [`SimConfig`] in tests).
 //! - [`state`]: the live simulator ([`SimState`]) and the `/sim/state` snapshot.
-//! - `engine`: one inference through faults, queue, slots, model load and service time.
-//! - `slots`, `models`, `faults`: the parallel slots and wait queue, loaded models with
-//!   keep_alive and simulated VRAM, and the seeded fault dice.
-//! - `synth`, `plan`: deterministic answers (text, JSON, token counts, embeddings).
-//! - `api`, `openai`, `error`: wire types and error shapes of the real server.
+//! - `engine`: one inference through faults, model load, slot and service time.
+//! - `sched`, `slots`: Ollama's scheduler (the bounded queue of requests waiting for a
+//!   model load, one load at a time) and each loaded model's parallel slots.
+//! - `models`, `lookup`, `faults`: loaded models with keep_alive and simulated VRAM, which
+//!   models exist, and the seeded fault dice.
+//! - `synth`, `plan`, `tools`, `logprobs`: deterministic answers (text, JSON, tool calls,
+//!   token counts, logprobs, embeddings).
+//! - `api`, `openai`, `options`, `error`, `golang`: wire types, option checks and error
+//!   texts of the real server (Go's duration parsing and quoting included).
 //! - `routes`: the endpoints; [`server`]: [`serve`] and [`spawn`] for tests.
 //!
 //! Answers are a pure function of the request (model, messages or prompt, seed, format),
@@ -20,15 +24,21 @@ pub mod config;
 mod engine;
 mod error;
 mod faults;
+mod golang;
 pub mod keep_alive;
+mod logprobs;
+mod lookup;
 mod models;
 mod openai;
+mod options;
 mod plan;
 mod routes;
+mod sched;
 pub mod server;
 mod slots;
 pub mod state;
 pub mod synth;
+mod tools;
 
 pub use config::{ConfigError, SimConfig};
 pub use keep_alive::KeepAlive;

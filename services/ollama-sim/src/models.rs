@@ -1,20 +1,41 @@
-//! Which models are loaded, until when, and how much simulated VRAM they hold.
+//! Which models are loaded or loading, until when, and how much simulated VRAM they hold.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
 use crate::config::SimConfig;
 use crate::keep_alive::KeepAlive;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// `model:tag` as Ollama names models: a missing tag means `latest`.
+const DEFAULT_HOST: &str = "registry.ollama.ai";
+const DEFAULT_NAMESPACE: &str = "library";
+
+/// A model's name as Ollama shows it (`DisplayShortest`): a missing tag means `latest`,
+/// and the default host and `library` namespace are dropped, so `llama3.2`,
+/// `library/llama3.2` and `registry.ollama.ai/library/llama3.2:latest` are one model.
 pub fn normalize(name: &str) -> String {
-    let base = name.rsplit('/').next().unwrap_or(name);
-    if base.contains(':') { name.to_owned() } else { format!("{name}:latest") }
+    let (path, tag) = match name.rsplit_once(':') {
+        Some((path, tag)) if !tag.contains('/') => (path, tag),
+        _ => (name, "latest"),
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    let (host, namespace, model) = match parts.as_slice() {
+        [host, namespace, model] => (*host, *namespace, *model),
+        [namespace, model] => (DEFAULT_HOST, *namespace, *model),
+        _ => return format!("{path}:{tag}"),
+    };
+    if !host.eq_ignore_ascii_case(DEFAULT_HOST) {
+        format!("{host}/{namespace}/{model}:{tag}")
+    } else if !namespace.eq_ignore_ascii_case(DEFAULT_NAMESPACE) {
+        format!("{namespace}/{model}:{tag}")
+    } else {
+        format!("{model}:{tag}")
+    }
 }
 
 /// The sha256-looking digest Ollama shows for a model, stable per name.
@@ -86,10 +107,26 @@ pub struct LoadedView {
     pub leaked_bytes: u64,
 }
 
+/// What a request finds when it looks for its model.
+#[derive(Debug)]
+pub enum Lookup {
+    /// Loaded: the request holds a reference of this generation.
+    Leased(u64),
+    /// Being loaded for another request; the receiver's sender drops when that ends.
+    Loading(watch::Receiver<()>),
+    /// Neither: the request must get it loaded.
+    Absent,
+}
+
 /// The loaded models plus load/unload counters.
 #[derive(Debug, Default)]
 pub struct Models {
     loaded: HashMap<String, Loaded>,
+    /// Loads in progress. Dropping the sender (load done or abandoned) wakes the requests
+    /// waiting for it, which then look again.
+    loading: HashMap<String, watch::Sender<()>>,
+    /// Requests in Ollama's pending queue: waiting for the loader to load their model.
+    pub pending_loads: usize,
     next_generation: u64,
     completed: u64,
     pub loads: u64,
@@ -105,18 +142,39 @@ impl Models {
         self.unloads += (before - self.loaded.len()) as u64;
     }
 
-    /// Takes a reference on a loaded model; `None` when it must be loaded first.
-    pub fn lease(&mut self, name: &str, keep_alive: KeepAlive) -> Option<u64> {
+    /// Takes a reference on a loaded model, or says it is loading or absent. A request's
+    /// keep_alive replaces the model's; without one the model keeps its own, as in
+    /// Ollama's `useLoadedRunner`.
+    pub fn lookup(&mut self, name: &str, keep_alive: Option<KeepAlive>) -> Lookup {
         self.expire(Instant::now());
-        let m = self.loaded.get_mut(name)?;
-        m.in_use += 1;
-        m.expires_at = None;
-        m.keep_alive = keep_alive;
-        Some(m.generation)
+        if let Some(m) = self.loaded.get_mut(name) {
+            m.in_use += 1;
+            m.expires_at = None;
+            if let Some(k) = keep_alive {
+                m.keep_alive = k;
+            }
+            return Lookup::Leased(m.generation);
+        }
+        match self.loading.get(name) {
+            Some(tx) => Lookup::Loading(tx.subscribe()),
+            None => Lookup::Absent,
+        }
     }
 
-    /// Records a finished load and takes the first reference on it.
+    /// Marks a model as loading, so requests for it wait for this load.
+    pub fn begin_load(&mut self, name: &str) {
+        self.loading.insert(name.to_owned(), watch::Sender::new(()));
+    }
+
+    /// Ends a load that did not finish (shutdown, client gone): its waiters look again.
+    pub fn abandon_load(&mut self, name: &str) {
+        self.loading.remove(name);
+    }
+
+    /// Records a finished load and takes the first reference on it; wakes the requests
+    /// that waited for it.
     pub fn insert_loaded(&mut self, name: &str, keep_alive: KeepAlive) -> u64 {
+        self.loading.remove(name);
         self.next_generation += 1;
         self.loads += 1;
         let generation = self.next_generation;
@@ -219,6 +277,9 @@ mod tests {
         assert_eq!(normalize("llama3.2"), "llama3.2:latest");
         assert_eq!(normalize("llama3.2:1b"), "llama3.2:1b");
         assert_eq!(normalize("host:5000/ns/m"), "host:5000/ns/m:latest");
+        assert_eq!(normalize("registry.ollama.ai/library/llama3.2:1b"), "llama3.2:1b");
+        assert_eq!(normalize("library/llama3.2"), "llama3.2:latest");
+        assert_eq!(normalize("me/m:q4"), "me/m:q4");
         let d = details("llama3.2:1b");
         assert_eq!((d.family.as_str(), d.parameter_size.as_str()), ("llama", "1B"));
         assert_eq!(digest("x").len(), 64);
@@ -228,13 +289,12 @@ mod tests {
     fn keep_alive_zero_unloads_after_last_reference() {
         let mut m = Models::default();
         let g = m.insert_loaded("a", KeepAlive::UnloadNow);
-        let g2 = m.lease("a", KeepAlive::UnloadNow).unwrap();
-        assert_eq!(g, g2);
+        assert!(matches!(m.lookup("a", None), Lookup::Leased(g2) if g2 == g));
         m.release("a", g, Release::Abandoned);
-        assert!(m.lease("a", KeepAlive::UnloadNow).is_some());
+        assert!(matches!(m.lookup("a", None), Lookup::Leased(_)));
         m.release("a", g, Release::Abandoned);
         m.release("a", g, Release::Abandoned);
-        assert!(m.lease("a", KeepAlive::UnloadNow).is_none());
+        assert!(matches!(m.lookup("a", None), Lookup::Absent));
         assert_eq!(m.unloads, 1);
     }
 }

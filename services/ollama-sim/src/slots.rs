@@ -1,19 +1,16 @@
-//! Parallel slots and the bounded wait queue in front of them (OLLAMA_NUM_PARALLEL and
-//! OLLAMA_MAX_QUEUE), resizable at runtime.
+//! One loaded model's parallel slots (OLLAMA_NUM_PARALLEL), resizable at runtime. Like the
+//! semaphore in Ollama's runner, a request waits for a slot without bound: the only 503 is
+//! the scheduler's, for requests waiting for a model load (see `sched`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Why a request got no slot.
+/// The slots were closed, so the wait cannot end.
 #[derive(Debug, thiserror::Error)]
-pub enum SlotError {
-    #[error("queue full")]
-    QueueFull,
-    #[error("slots closed")]
-    Closed,
-}
+#[error("slots closed")]
+pub struct Closed;
 
 #[derive(Debug, Default)]
 struct Size {
@@ -23,7 +20,7 @@ struct Size {
     debt: usize,
 }
 
-/// A pool of `parallel` slots with at most `max_queue` requests waiting for one.
+/// A pool of `parallel` slots and the count of requests waiting for one.
 #[derive(Debug)]
 pub struct Slots {
     sem: Arc<Semaphore>,
@@ -73,17 +70,14 @@ impl Slots {
         self.waiting.load(Ordering::SeqCst)
     }
 
-    /// Takes a free slot at once, or waits if fewer than `max_queue` already wait;
-    /// otherwise fails fast, as Ollama answers 503 rather than queue without bound.
-    pub async fn acquire(&self, max_queue: usize) -> Result<SlotPermit, SlotError> {
+    /// Takes a free slot at once, or waits for one however many already wait.
+    pub async fn acquire(&self) -> Result<SlotPermit, Closed> {
         if let Ok(permit) = self.sem.clone().try_acquire_owned() {
             return Ok(self.wrap(permit));
         }
-        self.waiting
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| (w < max_queue).then_some(w + 1))
-            .map_err(|_| SlotError::QueueFull)?;
+        self.waiting.fetch_add(1, Ordering::SeqCst);
         let _waiting = Waiting(self.waiting.clone());
-        let permit = self.sem.clone().acquire_owned().await.map_err(|_| SlotError::Closed)?;
+        let permit = self.sem.clone().acquire_owned().await.map_err(|_| Closed)?;
         Ok(self.wrap(permit))
     }
 
@@ -112,21 +106,25 @@ impl Slots {
 mod tests {
     use super::*;
 
+    fn free(slots: &Slots) -> bool {
+        slots.sem.available_permits() > 0
+    }
+
     #[tokio::test]
-    async fn queue_bound_and_resize() {
-        let slots = Arc::new(Slots::new(1));
-        let held = slots.acquire(0).await.unwrap();
-        assert!(matches!(slots.acquire(0).await, Err(SlotError::QueueFull)));
+    async fn resize_retires_held_slots_and_grows() {
+        let slots = Slots::new(1);
+        let held = slots.acquire().await.unwrap();
+        assert!(!free(&slots));
         drop(held);
 
         // Shrinking to zero while a slot is held retires it on release.
-        let held = slots.acquire(0).await.unwrap();
+        let held = slots.acquire().await.unwrap();
         slots.resize(0);
         drop(held);
-        assert!(matches!(slots.acquire(0).await, Err(SlotError::QueueFull)));
+        assert!(!free(&slots));
         slots.resize(2);
-        let _a = slots.acquire(0).await.unwrap();
-        let _b = slots.acquire(0).await.unwrap();
-        assert!(matches!(slots.acquire(0).await, Err(SlotError::QueueFull)));
+        let _a = slots.acquire().await.unwrap();
+        let _b = slots.acquire().await.unwrap();
+        assert!(!free(&slots));
     }
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::SystemTime;
 
+use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -20,11 +21,15 @@ pub struct SimState(pub(crate) Arc<Inner>);
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    config: RwLock<SimConfig>,
+    pub(crate) config: RwLock<SimConfig>,
     models: Mutex<Models>,
-    /// One async lock per model name so concurrent cold requests wait for a single load.
-    load_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    pub(crate) slots: Slots,
+    /// Held while a model loads: like Ollama's `processPending`, one load at a time.
+    pub(crate) loader: Arc<tokio::sync::Mutex<()>>,
+    /// Each model's parallel slots, by normalised name.
+    pub(crate) slots: Mutex<HashMap<String, Arc<Slots>>>,
+    /// The body of the last native /api/chat request, as received (cheap to keep: the
+    /// bytes are shared, and parsed only when a snapshot is taken).
+    pub(crate) last_chat_request: Mutex<Option<Bytes>>,
     dice: Mutex<FaultDice>,
     pub(crate) counters: Counters,
     pub(crate) shutdown: CancellationToken,
@@ -54,9 +59,16 @@ pub struct SimSnapshot {
     pub vram_bytes: u64,
     /// Requests holding a slot now.
     pub in_flight: u64,
-    /// Requests waiting for a slot now.
+    /// Requests waiting for a slot of a loaded model now.
     pub queue_depth: u64,
+    /// Requests waiting in the pending-load queue now (bounded by `max_queue`).
+    #[serde(default)]
+    pub pending_loads: u64,
     pub counters: SimCounters,
+    /// The last native /api/chat request body received (JSON; a string if it was not
+    /// JSON), so a test can check what its client sent.
+    #[serde(default)]
+    pub last_chat_request: Option<serde_json::Value>,
 }
 
 /// One loaded model in [`SimSnapshot`].
@@ -89,11 +101,11 @@ pub struct SimCounters {
     pub drops_injected: u64,
     pub hangs_injected: u64,
     pub slow_tails_injected: u64,
-    /// 503 answers because the queue was full.
+    /// 503 answers because the pending-load queue was full.
     pub busy_rejections: u64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not wedge the simulator; the data stays consistent enough.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -103,11 +115,12 @@ impl SimState {
     pub fn new(config: SimConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self(Arc::new(Inner {
-            slots: Slots::new(config.parallel),
             dice: Mutex::new(FaultDice::new(config.fault_seed)),
             config: RwLock::new(config),
             models: Mutex::new(Models::default()),
-            load_locks: Mutex::new(HashMap::new()),
+            loader: Arc::new(tokio::sync::Mutex::new(())),
+            slots: Mutex::new(HashMap::new()),
+            last_chat_request: Mutex::new(None),
             counters: Counters::default(),
             shutdown: CancellationToken::new(),
             started: SystemTime::now(),
@@ -123,7 +136,7 @@ impl SimState {
     pub fn set_config(&self, config: SimConfig) -> Result<(), ConfigError> {
         config.validate()?;
         let mut current = self.0.config.write().unwrap_or_else(|e| e.into_inner());
-        self.0.slots.resize(config.parallel);
+        self.resize_slots(config.parallel);
         *current = config;
         Ok(())
     }
@@ -132,9 +145,22 @@ impl SimState {
     pub fn patch_config(&self, patch: &serde_json::Value) -> Result<SimConfig, ConfigError> {
         let mut current = self.0.config.write().unwrap_or_else(|e| e.into_inner());
         let next = current.patched(patch)?;
-        self.0.slots.resize(next.parallel);
+        self.resize_slots(next.parallel);
         *current = next.clone();
         Ok(next)
+    }
+
+    /// Resizes every model's slots; called with the config write lock held, so no model
+    /// gets slots of the old size meanwhile.
+    fn resize_slots(&self, parallel: usize) {
+        for slots in lock(&self.0.slots).values() {
+            slots.resize(parallel);
+        }
+    }
+
+    /// Keeps the body of a native chat request for the snapshot.
+    pub(crate) fn record_chat_request(&self, body: &Bytes) {
+        *lock(&self.0.last_chat_request) = Some(body.clone());
     }
 
     /// Forcibly unloads every model now; returns how many were loaded.
@@ -149,6 +175,11 @@ impl SimState {
         let loaded = models.view(&config);
         let c = &self.0.counters;
         let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        let queue_depth = lock(&self.0.slots).values().map(|s| s.queue_depth() as u64).sum();
+        let last_chat_request = lock(&self.0.last_chat_request).as_ref().map(|body| {
+            serde_json::from_slice(body)
+                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into()))
+        });
         SimSnapshot {
             vram_bytes: loaded.iter().map(|m| m.vram_bytes).sum(),
             loaded_models: loaded
@@ -163,7 +194,8 @@ impl SimState {
                 })
                 .collect(),
             in_flight: get(&c.in_flight),
-            queue_depth: self.0.slots.queue_depth() as u64,
+            queue_depth,
+            pending_loads: models.pending_loads as u64,
             counters: SimCounters {
                 requests: get(&c.requests),
                 completed: get(&c.completed),
@@ -176,15 +208,12 @@ impl SimState {
                 slow_tails_injected: get(&c.slow_tails_injected),
                 busy_rejections: get(&c.busy_rejections),
             },
+            last_chat_request,
         }
     }
 
     pub(crate) fn models(&self) -> MutexGuard<'_, Models> {
         lock(&self.0.models)
-    }
-
-    pub(crate) fn load_lock(&self, model: &str) -> Arc<tokio::sync::Mutex<()>> {
-        lock(&self.0.load_locks).entry(model.to_owned()).or_default().clone()
     }
 
     pub(crate) fn roll_faults(&self, config: &SimConfig) -> FaultPlan {

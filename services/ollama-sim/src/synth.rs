@@ -194,6 +194,27 @@ fn from_schema(schema: &Value, stream: &mut Stream, depth: usize) -> Value {
     }
 }
 
+/// A value fitting `schema`, a pure function of the schema and `seed` (tool arguments).
+pub fn value_from_schema(schema: &Value, seed: u64) -> Value {
+    from_schema(schema, &mut Stream(seed), 0)
+}
+
+/// Ollama's `normalize`: `v / max(|v|, 1e-12)`.
+pub fn normalize(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt().max(1e-12);
+    v.iter().map(|x| (f64::from(*x) / norm) as f32).collect()
+}
+
+/// What Ollama does with `dimensions`: the vector is normalised, and when
+/// `0 < dimensions < len` cut to that length and normalised again; other values are ignored.
+pub fn apply_dimensions(v: &[f32], dimensions: i64) -> Vec<f32> {
+    let v = normalize(v);
+    match usize::try_from(dimensions) {
+        Ok(d) if d > 0 && d < v.len() => normalize(&v[..d]),
+        _ => v,
+    }
+}
+
 /// An L2-normalised embedding of `dim` floats, a pure function of model and input.
 pub fn embedding(model: &str, input: &str, dim: usize) -> Vec<f32> {
     let mut stream = Stream(Fnv::default().str(model).str(input).finish());
@@ -249,5 +270,16 @@ mod tests {
         assert!((norm - 1.0).abs() < 1e-4);
         assert_eq!(e, embedding("m", "hello", 384));
         assert_ne!(e, embedding("m", "hello!", 384));
+    }
+
+    #[test]
+    fn dimensions_cut_and_renormalise_or_are_ignored() {
+        let e = embedding("m", "hello", 8);
+        let cut = apply_dimensions(&e, 3);
+        assert_eq!(cut.len(), 3);
+        assert!((cut.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-4);
+        assert_eq!(apply_dimensions(&e, 8).len(), 8);
+        assert_eq!(apply_dimensions(&e, 0).len(), 8);
+        assert_eq!(apply_dimensions(&e, -2).len(), 8);
     }
 }

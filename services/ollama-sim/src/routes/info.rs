@@ -9,7 +9,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::api::{ListModel, ModelList, RunningModel};
-use crate::clock::{forever, rfc3339, wall_time};
+use crate::clock::{forever, rfc3339, unix_secs, wall_time};
 use crate::keep_alive::KeepAlive;
 use crate::models::{self, LoadedView};
 use crate::state::SimState;
@@ -72,18 +72,23 @@ fn expires_at(m: &LoadedView) -> SystemTime {
     }
 }
 
+/// Loaded models, longest time left first, compared in whole seconds like Ollama's
+/// sort (ties keep name order, where Ollama's map order would be random).
 async fn ps(State(state): State<SimState>) -> Json<ModelList<RunningModel>> {
     let config = state.config();
     let loaded = state.models().view(&config);
-    let models = loaded
-        .iter()
-        .map(|m| RunningModel {
+    let mut timed: Vec<(SystemTime, &LoadedView)> =
+        loaded.iter().map(|m| (expires_at(m), m)).collect();
+    timed.sort_by_key(|(at, _)| std::cmp::Reverse(unix_secs(*at)));
+    let models = timed
+        .into_iter()
+        .map(|(at, m)| RunningModel {
             name: m.name.clone(),
             model: m.name.clone(),
             size: m.vram_bytes,
             digest: models::digest(&m.name),
             details: models::details(&m.name),
-            expires_at: rfc3339(expires_at(m)),
+            expires_at: rfc3339(at),
             size_vram: m.vram_bytes,
             context_length: CONTEXT_LENGTH,
         })

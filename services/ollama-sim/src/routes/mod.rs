@@ -6,6 +6,7 @@ use axum::extract::DefaultBodyLimit;
 use crate::state::SimState;
 
 pub(crate) mod control;
+pub(crate) mod embed;
 pub(crate) mod info;
 pub(crate) mod native;
 pub(crate) mod openai;
@@ -18,6 +19,7 @@ pub fn router(state: SimState) -> Router {
     Router::new()
         .merge(info::routes())
         .merge(native::routes())
+        .merge(embed::routes())
         .merge(openai::routes())
         .merge(control::routes())
         // Gin's plain-text 404, which is what real Ollama answers for unknown paths.

@@ -1,5 +1,6 @@
-//! Ollama's native inference endpoints: /api/chat, /api/generate, /api/embed,
-//! /api/embeddings and a no-op /api/pull.
+//! Ollama's native generation endpoints, /api/chat and /api/generate, plus a no-op
+//! /api/pull. Checks run in the real handlers' order: body, top_logprobs, model, the
+//! keep_alive-0 unload, options, model load, the empty-input load reply, generation.
 
 use std::time::SystemTime;
 
@@ -13,23 +14,22 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::api::{
-    ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, EmbeddingsRequest, EmbeddingsResponse,
-    GenerateRequest, GenerateResponse, Message, PullRequest,
+    ChatRequest, ChatResponse, GenerateRequest, GenerateResponse, Message, PullRequest,
 };
 use crate::clock::rfc3339;
-use crate::engine::{Job, Timings};
 use crate::error::ApiError;
 use crate::keep_alive::KeepAlive;
+use crate::logprobs;
+use crate::lookup::Handler;
+use crate::options::Options;
 use crate::plan::{self, parse_json};
 use crate::state::SimState;
-use crate::synth::{self, Format};
+use crate::synth::Format;
 
 pub fn routes() -> Router<SimState> {
     Router::new()
         .route("/api/chat", post(chat))
         .route("/api/generate", post(generate))
-        .route("/api/embed", post(embed))
-        .route("/api/embeddings", post(embeddings))
         .route("/api/pull", post(pull))
 }
 
@@ -51,88 +51,131 @@ fn respond<T: Serialize>(stream: bool, mut lines: Vec<T>) -> Response {
     ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from(body)).into_response()
 }
 
-/// Loads or unloads for a request with nothing to generate, as Ollama does; returns
-/// the done_reason.
-async fn load_or_unload(
-    state: &SimState,
-    model: &str,
-    keep_alive: KeepAlive,
-) -> Result<&'static str, ApiError> {
-    if keep_alive == KeepAlive::UnloadNow {
-        state.unload(model);
-        Ok("unload")
-    } else {
-        state.load_only(model, keep_alive).await?;
-        Ok("load")
+/// What a request with nothing to generate did, as in Ollama: with keep_alive 0 the model
+/// is unloaded before anything else ("unload"); otherwise the model is loaded ("load").
+enum Idle {
+    Unload,
+    Load,
+}
+
+impl Idle {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Unload => "unload",
+            Self::Load => "load",
+        }
     }
 }
 
 fn assistant(content: String) -> Message {
-    Message { role: "assistant".into(), content }
+    Message { role: "assistant".into(), content, tool_calls: Vec::new() }
 }
 
 async fn chat(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
+    state.record_chat_request(&body);
     let req: ChatRequest = parse_json(&body)?;
-    let model = state.resolve_model(&req.model)?;
-    let keep_alive = plan::keep_alive(&state, req.keep_alive.as_ref())?;
+    let keep_alive = plan::keep_alive(req.keep_alive.as_ref())?;
+    let top = logprobs::check_top(req.top_logprobs)?;
+    let model = state.resolve_model(&req.model, Handler::Chat)?;
     let stream = req.stream.unwrap_or(true);
-    if req.messages.is_empty() {
-        let reason = load_or_unload(&state, &model, keep_alive).await?;
-        let done = ChatResponse {
+    if let Some(idle) =
+        nothing_to_do(&state, &model, req.messages.is_empty(), keep_alive, &req.options).await?
+    {
+        // A single object even when streaming, like Ollama's c.JSON here; no metrics.
+        return Ok(Json(ChatResponse {
             model: req.model,
             created_at: rfc3339(SystemTime::now()),
             message: assistant(String::new()),
-            done_reason: Some(reason.into()),
             done: true,
+            done_reason: Some(idle.reason().into()),
+            logprobs: Vec::new(),
             metrics: None,
-        };
-        return Ok(respond(stream, vec![done]));
+        })
+        .into_response());
     }
-    let options = req.options.unwrap_or_default();
+    let options = Options::from_map(req.options.as_ref())?;
     let format = Format::from_request(req.format.as_ref());
+    let transcripts: Vec<String> = req.messages.iter().map(|m| m.transcript()).collect();
     let turns: Vec<(&str, &str)> =
-        req.messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
-    let plan = plan::generation(model, keep_alive, &turns, &options, &format);
+        req.messages.iter().zip(&transcripts).map(|(m, t)| (m.role.as_str(), t.as_str())).collect();
+    let plan = plan::generation(model, keep_alive, &turns, &options, &format, &req.tools);
     let timings = state.run(&plan.job).await?;
     let created_at = rfc3339(SystemTime::now());
+    let logprobs = if req.logprobs { plan.logprobs(top) } else { Vec::new() };
+    let message = Message {
+        role: "assistant".into(),
+        content: plan.completion.text.clone(),
+        tool_calls: plan.tool_calls.clone(),
+    };
+    let last = |message: Message, logprobs| ChatResponse {
+        model: req.model.clone(),
+        created_at: created_at.clone(),
+        message,
+        done: true,
+        done_reason: Some(plan.completion.done_reason.into()),
+        logprobs,
+        metrics: Some(plan::metrics(&timings, plan.job.prompt_tokens, plan.completion.eval_count)),
+    };
+    if !stream {
+        return Ok(Json(last(message, logprobs)).into_response());
+    }
     let chunk = ChatResponse {
         model: req.model.clone(),
         created_at: created_at.clone(),
-        message: assistant(plan.completion.text.clone()),
-        done_reason: None,
+        message,
         done: false,
+        done_reason: None,
+        logprobs,
         metrics: None,
     };
-    let last = ChatResponse {
-        model: req.model,
-        created_at,
-        message: assistant(if stream { String::new() } else { plan.completion.text }),
-        done_reason: Some(plan.completion.done_reason.into()),
-        done: true,
-        metrics: Some(plan::metrics(&timings, plan.job.prompt_tokens, plan.completion.eval_count)),
-    };
-    Ok(respond(stream, vec![chunk, last]))
+    let done = last(assistant(String::new()), Vec::new());
+    Ok(respond(true, vec![chunk, done]))
+}
+
+/// Handles a request with no messages or no prompt: unloads (keep_alive 0, before the
+/// options are even read) or checks the options and loads the model. `None` when there
+/// is something to generate.
+async fn nothing_to_do(
+    state: &SimState,
+    model: &str,
+    empty: bool,
+    keep_alive: Option<KeepAlive>,
+    options: &Option<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Option<Idle>, ApiError> {
+    if !empty {
+        return Ok(None);
+    }
+    if keep_alive == Some(KeepAlive::UnloadNow) {
+        state.unload(model);
+        return Ok(Some(Idle::Unload));
+    }
+    // A bad option fails the load (500) even though nothing would be generated.
+    Options::from_map(options.as_ref())?;
+    state.load_only(model, keep_alive).await?;
+    Ok(Some(Idle::Load))
 }
 
 async fn generate(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
     let req: GenerateRequest = parse_json(&body)?;
-    let model = state.resolve_model(&req.model)?;
-    let keep_alive = plan::keep_alive(&state, req.keep_alive.as_ref())?;
+    let keep_alive = plan::keep_alive(req.keep_alive.as_ref())?;
+    let top = logprobs::check_top(req.top_logprobs)?;
+    let model = state.resolve_model(&req.model, Handler::Generate)?;
     let stream = req.stream.unwrap_or(true);
-    let created_at = || rfc3339(SystemTime::now());
-    if req.prompt.is_empty() && req.images.is_empty() {
-        let reason = load_or_unload(&state, &model, keep_alive).await?;
-        let done = GenerateResponse {
+    if let Some(idle) =
+        nothing_to_do(&state, &model, req.prompt.is_empty(), keep_alive, &req.options).await?
+    {
+        return Ok(Json(GenerateResponse {
             model: req.model,
-            created_at: created_at(),
+            created_at: rfc3339(SystemTime::now()),
             response: String::new(),
             done: true,
-            done_reason: Some(reason.into()),
+            done_reason: Some(idle.reason().into()),
             metrics: None,
-        };
-        return Ok(respond(stream, vec![done]));
+            logprobs: Vec::new(),
+        })
+        .into_response());
     }
-    let options = req.options.unwrap_or_default();
+    let options = Options::from_map(req.options.as_ref())?;
     let format = Format::from_request(req.format.as_ref());
     let mut turns = Vec::new();
     if let Some(system) = req.system.as_deref().filter(|s| !s.is_empty()) {
@@ -142,103 +185,32 @@ async fn generate(State(state): State<SimState>, body: Bytes) -> Result<Response
     if let Some(suffix) = req.suffix.as_deref().filter(|s| !s.is_empty()) {
         turns.push(("suffix", suffix));
     }
-    let plan = plan::generation(model, keep_alive, &turns, &options, &format);
+    let plan = plan::generation(model, keep_alive, &turns, &options, &format, &[]);
     let timings = state.run(&plan.job).await?;
+    let created_at = rfc3339(SystemTime::now());
+    let logprobs = if req.logprobs { plan.logprobs(top) } else { Vec::new() };
+    let last = |response: String, logprobs| GenerateResponse {
+        model: req.model.clone(),
+        created_at: created_at.clone(),
+        response,
+        done: true,
+        done_reason: Some(plan.completion.done_reason.into()),
+        metrics: Some(plan::metrics(&timings, plan.job.prompt_tokens, plan.completion.eval_count)),
+        logprobs,
+    };
+    if !stream {
+        return Ok(Json(last(plan.completion.text.clone(), logprobs)).into_response());
+    }
     let chunk = GenerateResponse {
         model: req.model.clone(),
-        created_at: created_at(),
+        created_at: created_at.clone(),
         response: plan.completion.text.clone(),
         done: false,
         done_reason: None,
         metrics: None,
+        logprobs,
     };
-    let last = GenerateResponse {
-        model: req.model,
-        created_at: created_at(),
-        response: if stream { String::new() } else { plan.completion.text },
-        done: true,
-        done_reason: Some(plan.completion.done_reason.into()),
-        metrics: Some(plan::metrics(&timings, plan.job.prompt_tokens, plan.completion.eval_count)),
-    };
-    Ok(respond(stream, vec![chunk, last]))
-}
-
-/// Vectors for `inputs`, after simulating the prompt-processing time. With no input,
-/// Ollama only loads the model and answers no vectors.
-pub(crate) async fn embed_inputs(
-    state: &SimState,
-    model: String,
-    keep_alive: KeepAlive,
-    inputs: &[String],
-    dimensions: Option<usize>,
-    num_ctx: Option<u64>,
-    truncate: bool,
-) -> Result<(Vec<Vec<f32>>, u64, Timings), ApiError> {
-    let dim = dimensions.unwrap_or(state.config().embed_dim);
-    if !(1..=65_536).contains(&dim) {
-        return Err(ApiError::BadRequest(format!("invalid dimensions {dim}")));
-    }
-    if inputs.is_empty() {
-        let timings = state.load_only(&model, keep_alive).await?;
-        return Ok((Vec::new(), 0, timings));
-    }
-    let counts: Vec<u64> = inputs.iter().map(|i| synth::count_tokens(i).max(1)).collect();
-    if let Some(ctx) = num_ctx
-        && !truncate
-        && counts.iter().any(|&c| c > ctx)
-    {
-        return Err(ApiError::BadRequest("input exceeds maximum context length".into()));
-    }
-    let prompt_tokens = counts.iter().map(|&c| num_ctx.map_or(c, |ctx| c.min(ctx.max(1)))).sum();
-    let job = Job { model: model.clone(), keep_alive, prompt_tokens, completion_tokens: 0 };
-    let timings = state.run(&job).await?;
-    let vectors = inputs.iter().map(|i| synth::embedding(&model, i, dim)).collect();
-    Ok((vectors, prompt_tokens, timings))
-}
-
-async fn embed(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
-    let req: EmbedRequest = parse_json(&body)?;
-    let model = state.resolve_model(&req.model)?;
-    let keep_alive = plan::keep_alive(&state, req.keep_alive.as_ref())?;
-    // An empty string is "no input" to Ollama, not an input to embed.
-    let inputs: Vec<String> = req
-        .input
-        .map(|i| i.into_vec())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect();
-    let num_ctx = req.options.and_then(|o| o.num_ctx);
-    let (embeddings, prompt_eval_count, t) = embed_inputs(
-        &state,
-        model,
-        keep_alive,
-        &inputs,
-        req.dimensions,
-        num_ctx,
-        req.truncate.unwrap_or(true),
-    )
-    .await?;
-    Ok(Json(EmbedResponse {
-        model: req.model,
-        embeddings,
-        total_duration: plan::nanos(t.total),
-        load_duration: plan::nanos(t.load),
-        prompt_eval_count,
-    })
-    .into_response())
-}
-
-async fn embeddings(State(state): State<SimState>, body: Bytes) -> Result<Response, ApiError> {
-    let req: EmbeddingsRequest = parse_json(&body)?;
-    let model = state.resolve_model(&req.model)?;
-    let keep_alive = plan::keep_alive(&state, req.keep_alive.as_ref())?;
-    let inputs: Vec<String> = Some(req.prompt).filter(|p| !p.is_empty()).into_iter().collect();
-    let num_ctx = req.options.and_then(|o| o.num_ctx);
-    let (mut vectors, _, _) =
-        embed_inputs(&state, model, keep_alive, &inputs, None, num_ctx, true).await?;
-    let embedding = vectors.pop().unwrap_or_default().into_iter().map(f64::from).collect();
-    Ok(Json(EmbeddingsResponse { embedding }).into_response())
+    Ok(respond(true, vec![chunk, last(String::new(), Vec::new())]))
 }
 
 /// Pretends to pull: the model becomes one the sim "has", so clients that pull

@@ -1,6 +1,6 @@
 //! The /sim control endpoints and the in-process handle.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ollama_sim::SimConfig;
 use reqwest::StatusCode;
@@ -38,22 +38,25 @@ async fn bad_config_patch_is_refused_and_changes_nothing() {
 
 #[tokio::test]
 async fn patching_parallel_resizes_the_slots() {
-    let config = SimConfig {
-        parallel: 1,
-        max_queue: 0,
-        latency_ms: Some(200),
-        load_ms: 0,
-        ..SimConfig::default()
-    };
+    let config = SimConfig { parallel: 1, latency_ms: Some(200), ..SimConfig::zero_latency() };
     let app = TestSim::start(config).await;
-    let both = || futures::future::join(app.chat("a", json!({})), app.chat("b", json!({})));
+    app.chat_ok("warm", json!({})).await;
+    let both = || async {
+        let start = Instant::now();
+        let (a, b) =
+            futures::future::join(app.chat("a", json!({})), app.chat("b", json!({}))).await;
+        ((a.0, b.0), start.elapsed())
+    };
 
-    let (a, b) = both().await;
-    assert!(a.0 == StatusCode::SERVICE_UNAVAILABLE || b.0 == StatusCode::SERVICE_UNAVAILABLE);
+    // One slot: the second request waits for the first (no 503 for a loaded model).
+    let (statuses, one_slot) = both().await;
+    assert_eq!(statuses, (StatusCode::OK, StatusCode::OK));
+    assert!(one_slot >= Duration::from_millis(390), "{one_slot:?}");
 
     app.post("/sim/config", json!({"parallel": 2})).await;
-    let (a, b) = both().await;
-    assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK));
+    let (statuses, two_slots) = both().await;
+    assert_eq!(statuses, (StatusCode::OK, StatusCode::OK));
+    assert!(two_slots < Duration::from_millis(390), "{two_slots:?}");
 }
 
 #[tokio::test]

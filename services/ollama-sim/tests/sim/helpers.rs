@@ -30,6 +30,24 @@ impl TestSim {
         (status, resp.json().await.unwrap())
     }
 
+    /// A POST whose answer is kept as sent: status, content type and exact body text.
+    pub async fn post_raw(&self, path: &str, body: Value) -> (StatusCode, String, String) {
+        let resp = self.client.post(self.url(path)).json(&body).send().await.unwrap();
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, content_type, resp.text().await.unwrap())
+    }
+
+    /// The loaded model `name` as /sim/state shows it, if loaded.
+    pub async fn loaded(&self, name: &str) -> Option<Value> {
+        let state = self.state().await;
+        state["loaded_models"].as_array().unwrap().iter().find(|m| m["name"] == name).cloned()
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         let resp = self.client.get(self.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "GET {path}");
@@ -67,6 +85,13 @@ pub fn chat_body(content: &str, extra: Value) -> Value {
         b.extend(extra);
     }
     body
+}
+
+/// The keys of a JSON object, sorted.
+pub fn keys(v: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
 }
 
 pub fn ms(v: &Value) -> f64 {

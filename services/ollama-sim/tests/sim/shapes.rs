@@ -219,7 +219,7 @@ async fn bad_requests_get_ollama_errors() {
 
     let (status, body) = app.chat("hi", json!({"model": "nope"})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body["error"], "model \"nope\" not found, try pulling it first");
+    assert_eq!(body["error"], "model 'nope' not found");
 
     let (status, body) = app
         .post(

@@ -46,26 +46,21 @@ async fn four_slots_serve_four_requests_at_once() {
 }
 
 #[tokio::test]
-async fn full_queue_answers_503_with_ollamas_text() {
-    let config = SimConfig {
-        parallel: 1,
-        max_queue: 1,
-        latency_ms: Some(300),
-        load_ms: 0,
-        ..SimConfig::default()
-    };
+async fn full_load_queue_answers_503_with_ollamas_text() {
+    // One model loads at a time; one more may wait for the loader; the third is refused.
+    let config = SimConfig { max_queue: 1, load_ms: 300, ..SimConfig::zero_latency() };
     let app = TestSim::start(config).await;
 
-    let prompts = ["q0", "q1", "q2"];
-    let requests = prompts.iter().map(|p| app.chat(p, json!({})));
+    let models = ["a:1b", "b:1b", "c:1b"];
+    let requests = models.iter().map(|m| app.chat("q", json!({"model": m})));
     let answers = futures::future::join_all(requests).await;
 
     let busy: Vec<_> =
         answers.iter().filter(|(s, _)| *s == StatusCode::SERVICE_UNAVAILABLE).collect();
     assert_eq!(busy.len(), 1, "{answers:?}");
     assert_eq!(
-        busy[0].1["error"],
-        "server busy, please try again.  maximum pending requests exceeded"
+        busy[0].1,
+        json!({"error": "server busy, please try again.  maximum pending requests exceeded"})
     );
     assert_eq!(app.state().await["counters"]["busy_rejections"], 1);
 }
