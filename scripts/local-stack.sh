@@ -67,6 +67,10 @@ up() {
     if [[ -z "${OLLAMA_URL:-}" ]]; then
         export OLLAMA_SIM_ADDR="${OLLAMA_SIM_ADDR:-127.0.0.1:11435}"
         export OLLAMA_URL="http://$OLLAMA_SIM_ADDR"
+        # Like a small GPU server with OLLAMA_NUM_PARALLEL=8 (the simulator defaults to
+        # Ollama's 1), holding the model the workers load.
+        export OLLAMA_SIM_PARALLEL="${OLLAMA_SIM_PARALLEL:-8}"
+        export OLLAMA_SIM_MODELS="${OLLAMA_SIM_MODELS:-${WORKER_MODELS:-llama3.2:1b}}"
         start ollama-sim "$bin/ollama-sim"
         wait_http "$OLLAMA_URL/api/version" "ollama-sim" "$dir/ollama-sim.pid"
         backend="ollama-sim at $OLLAMA_URL (a SIMULATOR: no real model answers)"

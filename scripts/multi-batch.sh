@@ -52,6 +52,8 @@ else
     # Sized like a small GPU server: the simulator (when no Ollama answers) serves 8 requests at
     # once and the worker keeps 8 in flight; the model loads at start, so batch one does not pay.
     export OLLAMA_SIM_PARALLEL="${OLLAMA_SIM_PARALLEL:-8}"
+    # The simulator, like Ollama, serves only the models it has: give it the one asked for.
+    export OLLAMA_SIM_MODELS="${OLLAMA_SIM_MODELS:-$model}"
     export WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-8}"
     export WORKER_MODELS="${WORKER_MODELS:-$model}"
     export GATEWAY_ADDR="$gateway_addr" METRICS_ADDR="$metrics_addr"

@@ -224,7 +224,19 @@ async fn find_backend(
             Err(e) => tracing::info!(url = %worker.ollama_url, error = %e, "no Ollama found"),
         }
     }
-    let sim = SimEnv::try_parse_from(["ollama-sim"]).context("simulator settings")?.sim;
+    let mut sim = SimEnv::try_parse_from(["ollama-sim"]).context("simulator settings")?.sim;
+    // The simulator's own defaults are Ollama's (one slot, its default model); unless told
+    // otherwise, it plays a server sized for this worker, holding the models it loads.
+    if std::env::var_os("OLLAMA_SIM_PARALLEL").is_none() {
+        sim.parallel = worker.concurrency.max(1);
+    }
+    if std::env::var_os("OLLAMA_SIM_MODELS").is_none() {
+        for model in worker.models.iter().filter(|m| !m.is_empty()) {
+            if !sim.models.contains(model) {
+                sim.models.push(model.clone());
+            }
+        }
+    }
     Ok(Backend::Simulated(ollama_sim::spawn(sim).await?))
 }
 

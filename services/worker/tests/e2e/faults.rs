@@ -71,3 +71,26 @@ pub async fn backend_errors_and_timeouts_are_retried_and_final_failures_reported
     let snapshot = stack.sim.state.snapshot().counters;
     assert!(snapshot.errors_injected + snapshot.hangs_injected > counts.failed, "{snapshot:?}");
 }
+
+/// Real Ollama queues requests for a loaded model without bound and answers no 503: saturation
+/// shows as latency. A worker with far more in flight than the server has slots must keep them
+/// all busy, with no timeout and no retry.
+pub async fn more_in_flight_than_slots_waits_in_the_server_without_timeouts(mode: Mode) {
+    let sim = SimConfig { parallel: 2, latency_ms: Some(25), ..SimConfig::zero_latency() };
+    let mut stack = Stack::start(mode, sim, &["--chunk-size", "50"]).await;
+    stack
+        .spawn_worker_process(WORKER, &["--concurrency", "16", "--request-timeout-secs", "10"])
+        .await;
+    let started = std::time::Instant::now();
+    let batch = stack.submit(chat_file(400), "/v1/chat/completions").await;
+    let done = stack.wait_final(&batch.id, Duration::from_secs(120)).await;
+    let elapsed = started.elapsed();
+
+    assert_eq!(done.status, BatchStatus::Completed);
+    assert_eq!((done.request_counts.completed, done.request_counts.failed), (400, 0));
+    let counters = stack.sim.state.snapshot().counters;
+    assert_eq!(counters.requests, 400, "no request was sent twice");
+    assert_eq!(counters.busy_rejections, 0);
+    // Two slots of 25 ms serve 80 requests a second: 5 s for 400 when they never idle.
+    assert!(elapsed < Duration::from_secs(12), "slots went idle: {elapsed:?} for 400 requests");
+}

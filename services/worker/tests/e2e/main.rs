@@ -21,6 +21,7 @@ nightshift_testkit::on_both_deployments!(
     pipeline::embeddings_and_completions_batches_come_back_in_openai_shape,
     faults::killed_workers_chunks_are_redelivered_and_written_once,
     faults::backend_errors_and_timeouts_are_retried_and_final_failures_reported,
+    faults::more_in_flight_than_slots_waits_in_the_server_without_timeouts,
     cancel::cancelled_batch_ends_cancelled_with_partial_output,
     cancel::expired_batch_ends_expired_with_partial_output,
     poison::nul_and_odd_characters_in_custom_ids_come_back_byte_for_byte,
