@@ -10,6 +10,7 @@
 //! - [`jetstream`]: the streams, created idempotently.
 //! - [`queue`]: the queue interface, on JetStream or in-process (standalone mode).
 //! - [`auth`]: API keys, the same for every HTTP service.
+//! - [`clock`]: Unix time in the units the services store.
 //! - [`config`]: connection settings every service flattens into its own config.
 //! - [`db`]: one handle on Postgres or SQLite, and the macro that runs a statement on either.
 //! - [`telemetry`]: tracing setup, done once per process.
@@ -18,6 +19,7 @@
 //! No business logic lives here: only the shapes the services exchange.
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod http;

@@ -139,6 +139,37 @@ impl BatchControl {
             Self::Expired => "batch_expired",
         }
     }
+
+    /// The error message of such a request, in the error file.
+    pub fn never_ran_message(self) -> &'static str {
+        match self {
+            Self::Cancelled => "The batch was cancelled before this request ran.",
+            Self::Expired => "The batch expired before this request ran.",
+        }
+    }
+}
+
+/// Prefix of a request's id (`batch_req_...`), the `id` of its line in the output or error file.
+const REQUEST_ID_PREFIX: &str = "batch_req_";
+
+/// A fresh id for a request a worker ran.
+pub fn new_request_id() -> String {
+    format!("{REQUEST_ID_PREFIX}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The id of a request of `batch_id` that never ran (its line `line`): stable, so a finalize
+/// that runs twice writes the same file.
+pub fn never_ran_request_id(batch_id: &str, line: u32) -> String {
+    format!("{REQUEST_ID_PREFIX}{}_{line}", batch_id.trim_start_matches("batch_"))
+}
+
+/// The `request_id` of a response in the output file: the request's id as `req_...`, as OpenAI
+/// writes it.
+pub fn response_request_id(request_id: &str) -> String {
+    match request_id.strip_prefix(REQUEST_ID_PREFIX) {
+        Some(rest) => format!("req_{rest}"),
+        None => request_id.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -199,6 +230,14 @@ mod tests {
         let lines: Vec<u32> =
             ResultGroup::decode(&encoded).unwrap().iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![4, 9]);
+    }
+
+    #[test]
+    fn request_ids_keep_openai_prefixes() {
+        let id = new_request_id();
+        assert!(id.starts_with("batch_req_") && id.len() == "batch_req_".len() + 32, "{id}");
+        assert_eq!(response_request_id("batch_req_abc"), "req_abc");
+        assert_eq!(never_ran_request_id("batch_42", 7), "batch_req_42_7");
     }
 
     #[test]

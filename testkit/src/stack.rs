@@ -190,6 +190,14 @@ impl Stack {
         }
     }
 
+    /// The data directory of a standalone stack's process.
+    pub fn standalone_data_dir(&self) -> &std::path::Path {
+        match &self.deployment {
+            Deployment::Standalone(s) => s.data_dir(),
+            Deployment::Distributed { .. } => panic!("a distributed stack has no data directory"),
+        }
+    }
+
     /// Starts the gateway (standalone: the whole process), as after a restart.
     pub async fn start_gateway(&mut self) {
         let worker_args = self.base_worker_args();
@@ -219,8 +227,7 @@ impl Stack {
         let state = AppState::new(&config, Store::from_db(db), shutdown.clone()).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let handle =
-            tokio::spawn(nightshift_gateway::serve(listener, state.clone(), shutdown.clone()));
+        let handle = tokio::spawn(nightshift_gateway::serve(listener, state.clone()));
         self.gateway = Some(Gateway { url, shutdown, handle });
     }
 

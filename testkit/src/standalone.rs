@@ -39,6 +39,11 @@ impl Standalone {
         self.child.is_some()
     }
 
+    /// The data directory the process keeps its files in.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// The gateway's SQLite database, opened beside the running process.
     pub async fn gateway_db(&self) -> Db {
         Db::sqlite_file(&self.dir.path().join("gateway.db"), 2).await.unwrap()

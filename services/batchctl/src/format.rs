@@ -1,17 +1,13 @@
 //! How batches, durations and times read on the terminal.
 
 use nightshift_shared::openai::{Batch, BatchStatus};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How many of a failed batch's errors the final report lists.
 const MAX_ERRORS_SHOWN: usize = 20;
 
 /// Seconds since the Unix epoch, as the gateway's timestamps are.
-pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+pub use nightshift_shared::clock::unix_secs as now_unix;
 
 /// Requests that are finished one way or the other.
 pub fn processed(batch: &Batch) -> u64 {

@@ -1,6 +1,7 @@
 //! The result collector: a task of every gateway replica, sharing one durable consumer of the
 //! result stream. It records results in the database idempotently (keyed by batch and line), keeps
-//! `request_counts` live, and starts finalization once a batch has every result.
+//! `request_counts` live, and hands a batch that has every result to
+//! [`crate::lifecycle::finalize`].
 //!
 //! It lives in the gateway rather than in its own service because it writes the gateway's tables
 //! and files, and because replicas of the gateway are already what scales it.
@@ -15,7 +16,6 @@ use nightshift_shared::subjects;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::JoinHandle;
 
 /// Result messages taken per database round trip (each holds a group of results).
 const BATCH: usize = 256;
@@ -24,6 +24,9 @@ const BATCH: usize = 256;
 /// also how long a batch's last results can wait to be recorded: 500 ms made the end of a batch
 /// vary by up to 0.9 s; an idle gateway pays 10 pulls a second for it.
 const PULL_WAIT: Duration = Duration::from_millis(100);
+
+/// Longest a stopping collector goes on recording the results already waiting.
+const FINAL_DRAIN: Duration = Duration::from_secs(5);
 
 /// How soon results the database could not take (it was unreachable) are delivered again.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
@@ -99,7 +102,7 @@ pub async fn step(
     }
     for p in progress.into_iter().filter(|p| p.all_in()) {
         tracing::info!(batch_id = %p.batch_id, status = %p.status, "every request has a result");
-        state.ingest.start(state.clone(), p.batch_id);
+        state.lifecycle.finalize(state, &p.batch_id);
     }
     Ok(Outcome::Recorded(recorded))
 }
@@ -300,31 +303,44 @@ fn without_nul(text: String) -> String {
     if text.contains('\0') { text.replace('\0', "\\u0000") } else { text }
 }
 
-/// Runs the collector until shutdown.
-pub fn spawn(state: AppState) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let token = state.ingest.shutdown_token();
-        let consumer = loop {
-            match consumer(&state).await {
-                Ok(c) => break c,
-                Err(e) => {
-                    tracing::warn!(error = ?e, "collector cannot start yet");
-                    tokio::select! {
-                        () = token.cancelled() => return,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
+/// Collects results until the lifecycle's token fires.
+pub async fn run(state: AppState) {
+    let token = state.lifecycle.shutdown().clone();
+    let consumer = loop {
+        match consumer(&state).await {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::warn!(error = ?e, "collector cannot start yet");
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
-        };
-        loop {
-            let result = tokio::select! {
-                () = token.cancelled() => return,
-                r = step(&state, &consumer, PULL_WAIT) => r,
-            };
-            if let Err(e) = result {
-                tracing::warn!(error = ?e, "collecting results");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    // A step is never cut short (a round recorded but not acknowledged would come back): each
+    // waits at most PULL_WAIT for results, then records what it took.
+    while !token.is_cancelled() {
+        if let Err(e) = step(&state, &consumer, PULL_WAIT).await {
+            tracing::warn!(error = ?e, "collecting results");
+            tokio::select! {
+                () = token.cancelled() => {}
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
-    })
+    }
+    // Stopping: what is already waiting is recorded now rather than at the next start (in
+    // standalone, the results of the chunks the worker finished while it drained), for a
+    // bounded time, as other replicas' workers may still be publishing.
+    let deadline = tokio::time::Instant::now() + FINAL_DRAIN;
+    while tokio::time::Instant::now() < deadline {
+        match step(&state, &consumer, Duration::ZERO).await {
+            Ok(Outcome::Recorded(_)) => {}
+            Ok(Outcome::Idle) => return,
+            Err(e) => {
+                tracing::warn!(error = ?e, "results left for the next start");
+                return;
+            }
+        }
+    }
 }

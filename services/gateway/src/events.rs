@@ -20,7 +20,7 @@ pub async fn emit_row(state: &AppState, batch: &BatchRow) {
         batch_id: batch.id.clone(),
         owner: batch.owner.clone(),
         status: batch.status,
-        at: now_ms(),
+        at: nightshift_shared::clock::unix_ms(),
         total: batch.total.max(0) as u64,
         completed: batch.completed.max(0) as u64,
         failed: batch.failed.max(0) as u64,
@@ -29,7 +29,7 @@ pub async fn emit_row(state: &AppState, batch: &BatchRow) {
     };
     let Ok(payload) = serde_json::to_vec(&event) else { return };
     let publish = state.queue.publish(Outgoing::new(TELEMETRY_BATCHES, payload));
-    match tokio::time::timeout(crate::ingest::SIGNAL_TIMEOUT, publish).await {
+    match tokio::time::timeout(crate::lifecycle::control::SIGNAL_TIMEOUT, publish).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(batch_id = %batch.id, error = %e, "batch event not published"),
         Err(_) => {
@@ -41,12 +41,5 @@ pub async fn emit_row(state: &AppState, batch: &BatchRow) {
 /// [`emit_row`] without waiting for it: an API call answers even while the queue is unreachable.
 pub fn emit_row_detached(state: &AppState, batch: &BatchRow) {
     let (state, batch) = (state.clone(), batch.clone());
-    state.ingest.clone().spawn_tracked(async move { emit_row(&state, &batch).await });
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    state.lifecycle.clone().spawn(async move { emit_row(&state, &batch).await });
 }

@@ -3,20 +3,22 @@
 //!
 //! # Layout
 //! - [`routes`]: the HTTP API (`/v1/files`, `/v1/batches`, health and metrics).
-//! - [`ingest`]: the background life of a batch: validates its input file, splits it into chunks
-//!   and publishes them, resuming after a crash from what the database recorded.
-//! - [`collector`]: records workers' results and starts [`finalize`], which writes the output and
-//!   error files and ends the batch.
+//! - [`lifecycle`]: the background life of a batch, a file per step (lease, validate, publish,
+//!   finalize, sweep, control), resuming after a crash from what the database recorded.
+//! - [`collector`]: records workers' results and hands a batch that has them all to
+//!   [`lifecycle::finalize`], which writes the output and error files and ends the batch.
 //! - [`events`]: batch lifecycle events for the metrics service.
-//! - [`validate`] and [`lines`]: the streaming line checks behind ingest.
+//! - [`validate`] and [`lines`]: the streaming line checks behind validation.
+//!
+//! One token stops everything: it is given to [`AppState::new`], and [`serve`] stops the HTTP
+//! API, the collector, the sweeper and every batch task when it fires.
 //! - [`store`]: persistence, on Postgres or SQLite.
 //! - [`metrics`]: Prometheus counters. API keys and the OpenAI error shape come from
 //!   `nightshift_shared::http`.
 
 pub mod collector;
 pub mod events;
-pub mod finalize;
-pub mod ingest;
+pub mod lifecycle;
 pub mod lines;
 pub mod metrics;
 #[cfg(test)]
@@ -103,11 +105,12 @@ pub struct AppState {
     pub keys: nightshift_shared::auth::Keys,
     pub limits: Arc<LimitArgs>,
     pub metrics: metrics::Metrics,
-    pub ingest: ingest::Ingest,
+    pub lifecycle: lifecycle::Lifecycle,
 }
 
 impl AppState {
     /// Connects to NATS and makes sure the streams exist; the store is already connected.
+    /// Everything the gateway runs stops when `shutdown` fires.
     pub async fn new(
         config: &Config,
         store: store::Store,
@@ -140,7 +143,7 @@ impl AppState {
             keys: nightshift_shared::auth::Keys::new(&config.auth.api_keys),
             limits: Arc::new(config.limits.clone()),
             metrics: metrics::Metrics::new()?,
-            ingest: ingest::Ingest::new(shutdown),
+            lifecycle: lifecycle::Lifecycle::new(shutdown),
         })
     }
 }
@@ -150,33 +153,28 @@ pub fn router(state: AppState) -> axum::Router {
     routes::router(state)
 }
 
-/// Serves the API on `listener` until `shutdown` fires, then waits for background work to stop.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let background = ingest::spawn_sweeper(state.clone());
-    let collector = collector::spawn(state.clone());
-    let app = router(state.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+/// Serves the API on `listener`, collects results and sweeps until the state's shutdown token
+/// fires, then waits for every background task to stop.
+pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    let shutdown = state.lifecycle.shutdown().clone();
+    state.lifecycle.spawn(lifecycle::sweep::run(state.clone()));
+    state.lifecycle.spawn(collector::run(state.clone()));
+    let served = axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
-        .context("serving HTTP")?;
-    shutdown.cancel();
-    state.ingest.wait().await;
-    background.await.context("sweeper task")?;
-    collector.await.context("collector task")?;
-    Ok(())
+        .context("serving HTTP");
+    // Whatever ended the serving (the token, or an error), nothing of this gateway outlives it.
+    state.lifecycle.stop().await;
+    served
 }
 
 /// Connects everything, binds `config.addr` and serves until `shutdown`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let store = store::Store::connect(&config.database).await?;
-    let state = AppState::new(&config, store, shutdown.clone()).await?;
+    let state = AppState::new(&config, store, shutdown).await?;
     let listener = TcpListener::bind(config.addr).await.with_context(|| {
         format!("cannot listen on {}: is it in use? Set GATEWAY_ADDR", config.addr)
     })?;
     tracing::info!(addr = %config.addr, open = state.keys.is_open(), "gateway listening");
-    serve(listener, state, shutdown).await
+    serve(listener, state).await
 }

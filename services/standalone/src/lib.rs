@@ -20,9 +20,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use supervise::Parts;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+pub mod supervise;
 
 #[derive(Debug, Parser)]
 #[command(name = "nightshift", version, about)]
@@ -100,8 +102,9 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
     }
 }
 
-/// Starts everything, serves until `shutdown`, then stops the worker first (its chunks finish or
-/// go back to the queue) and the gateway and metrics after it.
+/// Starts everything, serves until `shutdown` (or until a part fails), then stops the worker first
+/// (its chunks finish or go back to the queue, their results still collected) and the gateway and
+/// metrics after it: see [`supervise`].
 pub async fn standalone(args: StandaloneArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut configs = Configs::from_env()?;
     std::fs::create_dir_all(&args.data_dir)
@@ -129,11 +132,12 @@ pub async fn standalone(args: StandaloneArgs, shutdown: CancellationToken) -> an
 
     let gateway_listener = bind(configs.gateway.addr, "GATEWAY_ADDR").await?;
     let metrics_listener = bind(configs.metrics.addr, "METRICS_ADDR").await?;
+    let mut parts = Parts::new();
     let gateway = nightshift_gateway::AppState::with_queue(
         &configs.gateway,
         gateway_store,
         queue.clone(),
-        shutdown.clone(),
+        parts.services_token(),
     )?;
     let metrics =
         nightshift_metrics::AppState::with_queue(&configs.metrics, metrics_store, queue.clone())
@@ -142,43 +146,22 @@ pub async fn standalone(args: StandaloneArgs, shutdown: CancellationToken) -> an
 
     announce(&gateway_listener, &metrics_listener, &backend, &configured_ollama, &data_dir);
 
-    let worker_stop = CancellationToken::new();
-    let services_stop = CancellationToken::new();
-    let mut worker_task =
-        tokio::spawn(nightshift_worker::work(configs.worker.clone(), worker, worker_stop.clone()));
-    let mut services = JoinSet::new();
-    services.spawn(nightshift_gateway::serve(gateway_listener, gateway, services_stop.clone()));
-    services.spawn(nightshift_metrics::serve(metrics_listener, metrics, services_stop.clone()));
-
-    // Until asked to stop, or until a part stops on its own (it failed): then stop the rest.
-    let mut result = Ok(());
-    let worker_done = tokio::select! {
-        () = shutdown.cancelled() => None,
-        done = &mut worker_task => Some(settle(done)),
-        Some(done) = services.join_next() => {
-            result = settle(done);
-            None
-        }
-    };
-    // The worker drains first (its chunks finish, or go back to the queue) while the gateway
-    // still records their results; then the gateway and metrics stop.
-    worker_stop.cancel();
-    result = result.and(match worker_done {
-        Some(done) => done,
-        None => settle(worker_task.await),
-    });
-    services_stop.cancel();
-    while let Some(done) = services.join_next().await {
-        result = result.and(settle(done));
-    }
+    parts.spawn_worker(nightshift_worker::work(
+        configs.worker.clone(),
+        worker,
+        parts.worker_token(),
+    ));
+    parts.spawn_service(nightshift_gateway::serve(gateway_listener, gateway));
+    parts.spawn_service(nightshift_metrics::serve(
+        metrics_listener,
+        metrics,
+        parts.services_token(),
+    ));
+    let mut result = parts.supervise(&shutdown).await;
     if let Backend::Simulated(sim) = backend {
         result = result.and(sim.shutdown().await);
     }
     result
-}
-
-fn settle(done: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
-    done.map_err(|e| anyhow::Error::new(e).context("a service task panicked"))?
 }
 
 /// A SQLite database in the data directory. Few connections: SQLite writes one at a time, and

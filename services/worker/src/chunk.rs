@@ -8,11 +8,13 @@ use crate::outbox::Outbox;
 use anyhow::Context;
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use nightshift_shared::clock::unix_ms as now_ms;
 use nightshift_shared::measurements::{
     ChunkReport, ModelReload, OllamaTimingMs, RequestReport, SampleTrigger,
 };
 use nightshift_shared::messages::{
-    ChunkMessage, ChunkRequest, ResultGroup, ResultMessage, ResultOutcome,
+    BatchControl, ChunkMessage, ChunkRequest, ResultGroup, ResultMessage, ResultOutcome,
+    new_request_id,
 };
 use nightshift_shared::queue::{Delivery, Settle};
 use nightshift_shared::subjects;
@@ -40,11 +42,11 @@ pub async fn process(worker: &Worker, message: Delivery) -> anyhow::Result<Chunk
         }
     };
     let message = Arc::new(message);
-    let heartbeat = spawn_heartbeat(message.clone(), worker.ack_wait / 3);
+    let heartbeat = Heartbeat::start(message.clone(), worker.ack_wait / 3);
     worker.sample_gpu(SampleTrigger::ChunkStart, &chunk.batch_id).await;
     let result = run(worker, &chunk, delivered).await;
     worker.sample_gpu(SampleTrigger::ChunkEnd, &chunk.batch_id).await;
-    heartbeat.abort();
+    drop(heartbeat);
     let report = match result {
         Ok(report) => report,
         Err(e) => {
@@ -60,17 +62,29 @@ pub async fn process(worker: &Worker, message: Delivery) -> anyhow::Result<Chunk
     Ok(ChunkOutcome::Done { ran, skipped })
 }
 
-/// Progress acks so a long chunk is not redelivered while this worker is alive.
-fn spawn_heartbeat(message: Arc<Delivery>, every: Duration) -> tokio::task::JoinHandle<()> {
-    let every = every.max(Duration::from_millis(500));
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            if let Err(e) = message.settle(Settle::Progress).await {
-                tracing::warn!(error = %e, "progress ack");
+/// Progress acks so a long chunk is not redelivered while this worker works on it. Dropping it
+/// stops them, also when the chunk's task is aborted (a drain that ran out of time): a chunk
+/// nobody works on must be redelivered after the ack wait.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Heartbeat {
+    fn start(message: Arc<Delivery>, every: Duration) -> Self {
+        let every = every.max(Duration::from_millis(500));
+        Self(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = message.settle(Settle::Progress).await {
+                    tracing::warn!(error = %e, "progress ack");
+                }
             }
-        }
-    })
+        }))
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn run(worker: &Worker, chunk: &ChunkMessage, delivered: u64) -> anyhow::Result<ChunkReport> {
@@ -164,9 +178,7 @@ async fn run_request(
     let queue_wait_ms = received.elapsed().as_secs_f64() * 1000.0;
     let stop = match worker.control.get(&chunk.batch_id).await {
         Some(control) => Some(control),
-        None if now_ms() / 1000 >= chunk.expires_at => {
-            Some(nightshift_shared::messages::BatchControl::Expired)
-        }
+        None if now_ms() / 1000 >= chunk.expires_at => Some(BatchControl::Expired),
         None => None,
     };
     let (outcome, report) = match stop {
@@ -174,14 +186,7 @@ async fn run_request(
             let code = control.error_code();
             let outcome = ResultOutcome::Error {
                 code: code.into(),
-                message: match control {
-                    nightshift_shared::messages::BatchControl::Cancelled => {
-                        "The batch was cancelled before this request ran.".into()
-                    }
-                    nightshift_shared::messages::BatchControl::Expired => {
-                        "The batch expired before this request ran.".into()
-                    }
-                },
+                message: control.never_ran_message().into(),
             };
             let report = RequestReport {
                 line: request.line,
@@ -202,13 +207,12 @@ async fn run_request(
             (execution.outcome, report)
         }
     };
-    let id = uuid::Uuid::new_v4().simple();
     let result = ResultMessage {
         batch_id: chunk.batch_id.clone(),
         chunk_index: chunk.chunk_index,
         line: request.line,
         custom_id: request.custom_id.clone(),
-        request_id: format!("batch_req_{id}"),
+        request_id: new_request_id(),
         worker_id: worker.id.clone(),
         outcome,
         usage: report.usage.clone(),
@@ -258,13 +262,6 @@ async fn finished_lines(worker: &Worker, chunk: &ChunkMessage) -> anyhow::Result
         .collect())
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// A model reload, if this execution paid a load after the model had been warm.
 pub fn reload_of(
     execution: &Execution,
@@ -281,4 +278,41 @@ pub fn reload_of(
         load_ms: timing.load_duration.as_secs_f64() * 1000.0,
         batch_id: Some(batch_id.to_owned()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+    use nightshift_shared::queue::{Acker, QueueResult};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct CountProgress(Arc<AtomicUsize>);
+
+    impl Acker for CountProgress {
+        fn settle(&self, how: Settle) -> BoxFuture<'_, QueueResult<()>> {
+            if how == Settle::Progress {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+            async { Ok(()) }.boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_aborted_chunk_task_stops_its_heartbeat() {
+        let beats = Arc::new(AtomicUsize::new(0));
+        let acker = Box::new(CountProgress(beats.clone()));
+        let message = Arc::new(Delivery::new("s".into(), bytes::Bytes::new(), 1, acker));
+        let task = tokio::spawn(async move {
+            let _heartbeat = Heartbeat::start(message, Duration::from_millis(500));
+            std::future::pending::<()>().await;
+        });
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert!(beats.load(Ordering::SeqCst) >= 1, "the heartbeat beats while the chunk runs");
+        task.abort();
+        let _ = task.await;
+        let after_abort = beats.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(beats.load(Ordering::SeqCst), after_abort, "no progress acks after the abort");
+    }
 }

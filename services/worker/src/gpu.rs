@@ -4,6 +4,7 @@
 //! The worker takes a sample when a chunk starts and ends ([`GpuSampler::sample`]) and every few
 //! seconds in between ([`GpuSampler::run_periodic`]); [`publish`] puts one on the telemetry stream.
 
+use nightshift_shared::clock::unix_ms as now_ms;
 use nightshift_shared::measurements::{GpuReading, GpuSample, SampleTrigger, VramSource};
 use nvml_wrapper::Nvml;
 use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Library names tried in turn: the unversioned one only ships with the driver's dev package,
@@ -322,10 +323,6 @@ fn read_nvml(nvml: &Nvml) -> Result<Vec<GpuReading>, SampleError> {
         });
     }
     Ok(gpus)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub async fn spawn_gateway_with(pool: PgPool, args: &[&str]) -> Gateway {
             .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(nightshift_gateway::serve(listener, state, shutdown.clone()));
+    tokio::spawn(nightshift_gateway::serve(listener, state));
     let client = Client::new(&url, None).unwrap();
     Gateway { url, pool, client, shutdown, _nats: nats }
 }

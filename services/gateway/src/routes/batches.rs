@@ -68,7 +68,7 @@ async fn create(
     state.metrics.batches_created.inc();
     crate::events::emit_row_detached(&state, &row);
     tracing::info!(batch_id = %row.id, input_file_id = %row.input_file_id, "batch created");
-    state.ingest.start(state.clone(), row.id.clone());
+    state.lifecycle.start(&state, &row.id);
     Ok(Json(row.to_object()))
 }
 
@@ -200,8 +200,8 @@ async fn cancel(
         BatchStatus::Cancelling => {
             {
                 let (state, id) = (state.clone(), row.id.clone());
-                state.ingest.clone().spawn_tracked(async move {
-                    crate::ingest::signal_control(&state, &id, BatchControl::Cancelled).await;
+                state.lifecycle.clone().spawn(async move {
+                    crate::lifecycle::control::signal(&state, &id, BatchControl::Cancelled).await;
                 });
             }
             crate::events::emit_row_detached(&state, &row);

@@ -29,7 +29,6 @@ pub use files::{FileRow, PART_SIZE};
 pub use results::{Progress, ResultRow};
 
 use nightshift_shared::db::{Backend, Db};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The Postgres migrations, for `#[sqlx::test(migrator = ..)]`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -75,6 +74,4 @@ impl Store {
 }
 
 /// Seconds since the Unix epoch, the unit of every OpenAI timestamp.
-pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
+pub use nightshift_shared::clock::unix_secs as now;

@@ -44,7 +44,7 @@ pub async fn spawn_on(pool: PgPool, nats: NatsServer, args: &[&str]) -> TestApp 
         AppState::new(&config, Store::from_db(Db::Postgres(pool)), shutdown.clone()).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let handle = tokio::spawn(nightshift_gateway::serve(listener, state.clone(), shutdown.clone()));
+    let handle = tokio::spawn(nightshift_gateway::serve(listener, state.clone()));
     TestApp {
         url: format!("http://{addr}"),
         client: reqwest::Client::new(),

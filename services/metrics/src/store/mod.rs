@@ -39,7 +39,6 @@ pub mod rollup;
 mod sqlite;
 
 use nightshift_shared::db::{Backend, Db};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The Postgres migrations, for `#[sqlx::test(migrator = ..)]`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -84,9 +83,7 @@ impl Store {
 }
 
 /// Unix time in milliseconds, the unit of every telemetry timestamp.
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub use nightshift_shared::clock::unix_ms as now_ms;
 
 /// A count or size as a SQL `BIGINT`.
 pub(crate) fn big(v: u64) -> i64 {

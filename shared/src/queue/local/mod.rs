@@ -167,12 +167,7 @@ pub struct LocalQueue {
     inner: Arc<Inner>,
 }
 
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use crate::clock::unix_ms;
 
 impl LocalQueue {
     /// Opens the queue in `db` (its own SQLite file is best: the queue writes often), creating

@@ -10,6 +10,7 @@ use crate::lines::{Line, LineSplitter};
 use crate::store::{BatchRow, PART_SIZE, ResultRow, now};
 use anyhow::Context;
 use futures::TryStreamExt;
+use nightshift_shared::messages::{BatchControl, never_ran_request_id, response_request_id};
 use nightshift_shared::openai::{BatchStatus, InputLine, OutputError, OutputLine, OutputResponse};
 use nightshift_shared::subjects;
 use serde_json::value::RawValue;
@@ -24,7 +25,7 @@ const PAGE_FIRST: i64 = 200;
 /// of them is never held in memory at once.
 const PAGE_BYTES: usize = 8 << 20;
 
-/// Writes the files and ends the batch. `status` is the batch's status when the work began.
+/// Writes the files and ends the batch; `batch` is as it was when the work began.
 #[tracing::instrument(skip_all, fields(batch_id = %batch.id))]
 pub async fn finalize(state: &AppState, batch: &BatchRow) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -36,14 +37,14 @@ pub async fn finalize(state: &AppState, batch: &BatchRow) -> anyhow::Result<()> 
     {
         crate::events::emit(state, &batch.id).await;
     }
-    let never_ran_code = if cancelling { "batch_cancelled" } else { "batch_expired" };
+    let never_ran = if cancelling { BatchControl::Cancelled } else { BatchControl::Expired };
     let mut files = Files::new(state, batch);
     let mut results =
         Results { state, batch_id: &batch.id, page: VecDeque::new(), after: 0, limit: PAGE_FIRST };
     let mut splitter = LineSplitter::new(state.limits.max_line_bytes);
     let mut requests: Vec<(u32, String)> = Vec::new();
     let mut parts = std::pin::pin!(state.store.file_bytes(&batch.input_file_id));
-    let mut never_ran = 0i64;
+    let mut never_ran_count = 0i64;
     let mut expired_results = 0u64;
     loop {
         let part = parts.try_next().await?;
@@ -65,14 +66,14 @@ pub async fn finalize(state: &AppState, batch: &BatchRow) -> anyhow::Result<()> 
         for (line, custom_id) in requests.drain(..) {
             match results.take(line).await? {
                 Some(result) => {
-                    if result.error_code.as_deref() == Some("batch_expired") {
+                    if result.error_code.as_deref() == Some(BatchControl::Expired.error_code()) {
                         expired_results += 1;
                     }
                     files.write(&result, &custom_id).await?;
                 }
                 None => {
-                    never_ran += 1;
-                    files.write_never_ran(line, &custom_id, never_ran_code).await?;
+                    never_ran_count += 1;
+                    files.write_never_ran(line, &custom_id, never_ran).await?;
                 }
             }
         }
@@ -83,12 +84,12 @@ pub async fn finalize(state: &AppState, batch: &BatchRow) -> anyhow::Result<()> 
     let (output_file_id, error_file_id) = files.finish().await?;
     let status = if cancelling {
         BatchStatus::Cancelled
-    } else if never_ran > 0 || expired_results > 0 {
+    } else if never_ran_count > 0 || expired_results > 0 {
         BatchStatus::Expired
     } else {
         BatchStatus::Completed
     };
-    if never_ran > 0 {
+    if never_ran_count > 0 {
         // Chunks nobody took are dead weight on the queue now.
         let subject = subjects::chunk_subject(&batch.id);
         if let Err(e) = state.queue.purge_subject(subjects::CHUNKS_STREAM, &subject).await {
@@ -102,7 +103,7 @@ pub async fn finalize(state: &AppState, batch: &BatchRow) -> anyhow::Result<()> 
             status,
             output_file_id.as_deref(),
             error_file_id.as_deref(),
-            never_ran,
+            never_ran_count,
             now(),
         )
         .await?;
@@ -116,7 +117,7 @@ pub async fn finalize(state: &AppState, batch: &BatchRow) -> anyhow::Result<()> 
         crate::events::emit(state, &batch.id).await;
         tracing::info!(
             status = status.as_str(),
-            never_ran,
+            never_ran = never_ran_count,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "batch ended"
         );
@@ -176,7 +177,7 @@ impl<'a> Files<'a> {
         let response = match (result.status_code, &result.body) {
             (Some(status), Some(body)) => Some(OutputResponse {
                 status_code: u16::try_from(status).unwrap_or(500),
-                request_id: result.request_id.replacen("batch_req_", "req_", 1),
+                request_id: response_request_id(&result.request_id),
                 body: RawValue::from_string(body.clone()).or_else(|_| {
                     RawValue::from_string(serde_json::Value::String(body.clone()).to_string())
                 })?,
@@ -203,17 +204,16 @@ impl<'a> Files<'a> {
         &mut self,
         line: u32,
         custom_id: &str,
-        code: &str,
+        why: BatchControl,
     ) -> anyhow::Result<()> {
-        let message = match code {
-            "batch_cancelled" => "The batch was cancelled before this request ran.",
-            _ => "The batch expired before this request ran.",
-        };
         let out = OutputLine {
-            id: format!("batch_req_{}_{line}", self.batch.id.trim_start_matches("batch_")),
+            id: never_ran_request_id(&self.batch.id, line),
             custom_id: custom_id.to_owned(),
             response: None,
-            error: Some(OutputError { code: code.into(), message: message.into() }),
+            error: Some(OutputError {
+                code: why.error_code().into(),
+                message: why.never_ran_message().into(),
+            }),
         };
         self.push(&out, false).await
     }
