@@ -1,8 +1,8 @@
 //! The chunks a batch is split into: recorded when validation ends, marked as they are published.
 
-use super::Store;
-use nightshift_shared::db::Db;
+use super::{ROWS_PER_STATEMENT, Store};
 use nightshift_shared::on_db;
+use sqlx::QueryBuilder;
 
 /// One chunk of a batch: consecutive requests from `first_line` to `last_line` of the input.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -45,8 +45,20 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            // The one step where the dialects part: see `InsertChunks`.
-            tx.insert_chunks(id, chunks).await?;
+            for part in chunks.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO batch_chunks \
+                     (batch_id, chunk_index, first_line, last_line, request_count) ",
+                );
+                insert.push_values(part, |mut row, c| {
+                    row.push_bind(id)
+                        .push_bind(c.chunk_index)
+                        .push_bind(c.first_line)
+                        .push_bind(c.last_line)
+                        .push_bind(c.request_count);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok(true)
         })
@@ -82,53 +94,23 @@ impl Store {
         chunk_indexes: &[i32],
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        // SQLite has no arrays for `= ANY($2)`.
-        match &self.db {
-            Db::Postgres(pool) => sqlx::query(
-                "UPDATE batch_chunks SET published_at = $3
-                 WHERE batch_id = $1 AND chunk_index = ANY($2) AND published_at IS NULL",
-            )
-            .bind(id)
-            .bind(chunk_indexes)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|_| ()),
-            Db::Sqlite(pool) => {
-                super::sqlite::mark_published_many(pool, id, chunk_indexes, now).await
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin_with(self.begin_write()).await?;
+            for part in chunk_indexes.chunks(ROWS_PER_STATEMENT) {
+                let mut update = QueryBuilder::new("UPDATE batch_chunks SET published_at = ");
+                update
+                    .push_bind(now)
+                    .push(" WHERE batch_id = ")
+                    .push_bind(id)
+                    .push(" AND published_at IS NULL AND chunk_index IN (");
+                let mut list = update.separated(", ");
+                for index in part {
+                    list.push_bind(*index);
+                }
+                list.push_unseparated(")");
+                update.build().execute(&mut *tx).await?;
             }
-        }
-    }
-}
-
-/// The one step of `start_batch` where the dialects part: Postgres takes the chunks as arrays in
-/// one `UNNEST`; SQLite, which has no arrays, as multi-row `VALUES` (in `sqlite.rs`).
-pub(super) trait InsertChunks {
-    async fn insert_chunks(
-        &mut self,
-        batch_id: &str,
-        chunks: &[ChunkRow],
-    ) -> Result<(), sqlx::Error>;
-}
-
-impl InsertChunks for sqlx::PgConnection {
-    async fn insert_chunks(
-        &mut self,
-        batch_id: &str,
-        chunks: &[ChunkRow],
-    ) -> Result<(), sqlx::Error> {
-        let column = |f: fn(&ChunkRow) -> i32| chunks.iter().map(f).collect::<Vec<i32>>();
-        sqlx::query(
-            "INSERT INTO batch_chunks (batch_id, chunk_index, first_line, last_line, request_count)
-             SELECT $1, * FROM UNNEST($2::INT[], $3::INT[], $4::INT[], $5::INT[])",
-        )
-        .bind(batch_id)
-        .bind(column(|c| c.chunk_index))
-        .bind(column(|c| c.first_line))
-        .bind(column(|c| c.last_line))
-        .bind(column(|c| c.request_count))
-        .execute(self)
-        .await
-        .map(|_| ())
+            tx.commit().await
+        })
     }
 }

@@ -3,25 +3,22 @@
 //!
 //! Every statement is written once and runs on either backend through
 //! [`on_db!`](nightshift_shared::on_db): SQL is static text bound with `$N` parameters (which
-//! sqlx's SQLite driver accepts too), checked at run time by tests that run on both backends
-//! rather than by `query!` at compile time, which would need a live database of each kind for
-//! every build. The dialects part in three places:
-//! - `start_batch` inserts a batch's chunks with one `UNNEST` on Postgres and multi-row `VALUES`
-//!   on SQLite, which has no arrays (the `InsertChunks` trait, one impl per connection type);
-//! - `mark_published_many` matches `= ANY($2)` on Postgres and `IN (...)` on SQLite;
-//! - `record_results` is one data-modifying CTE on Postgres; SQLite, which has none, inserts row
-//!   by row in one transaction and adds up the inserted rows in Rust.
+//! sqlx's SQLite driver accepts too), or built with `QueryBuilder` where a statement takes many
+//! rows (multi-row `VALUES`, `IN (...)` lists, [`ROWS_PER_STATEMENT`] at a time), checked at run
+//! time by tests that run on both backends rather than by `query!` at compile time, which would
+//! need a live database of each kind for every build. The only difference left is how a
+//! transaction that reads before it writes begins ([`Store::begin_write`]). Postgres once had its
+//! own statements here (`UNNEST` over arrays, a data-modifying CTE for `record_results`); the
+//! portable ones measured the same on the collector's ceiling (BENCHMARKS.md), so they went.
 //!
-//! The last two match on [`Db`]; `sqlite.rs` holds the SQLite side of all three.
-//!
-//! The schemas are `./migrations` (Postgres) and `./migrations-sqlite`: the same versions, tables
-//! and indexes in each dialect.
+//! The schemas are `./migrations` (Postgres) and `./migrations-sqlite`: the same tables,
+//! constraints and indexes in each dialect. SQLite's tables are STRICT (its `0003`, which
+//! rebuilds a data directory's tables in place), so a value of the wrong type is refused on both.
 
 mod batches;
 mod chunks;
 mod files;
 mod results;
-mod sqlite;
 
 pub use batches::{BatchRow, NewBatch};
 pub use chunks::ChunkRow;
@@ -32,6 +29,10 @@ use nightshift_shared::db::{Backend, Db};
 
 /// The Postgres migrations, for `#[sqlx::test(migrator = ..)]`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Rows (or list items) per statement: SQLite binds at most 32,766 parameters in one, Postgres
+/// 65,535, and a result row binds 12.
+const ROWS_PER_STATEMENT: usize = 1000;
 
 /// The gateway's handle on its database.
 #[derive(Clone)]
@@ -70,6 +71,16 @@ impl Store {
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         self.db.ping().await
+    }
+
+    /// How a transaction that reads before it writes begins. SQLite must take its write lock up
+    /// front: one that read first could find another writer's commit in between and fail with
+    /// `SQLITE_BUSY` instead of waiting. Postgres rows lock as they are written.
+    fn begin_write(&self) -> &'static str {
+        match self.db.backend() {
+            Backend::Postgres => "BEGIN",
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! Request results as the collector records them, and the final transitions that use them.
 
-use super::Store;
-use nightshift_shared::db::Db;
+use super::{ROWS_PER_STATEMENT, Store};
 use nightshift_shared::on_db;
 use nightshift_shared::openai::BatchStatus;
+use sqlx::QueryBuilder;
+use std::collections::BTreeMap;
 
 /// One result as the collector stores it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -75,17 +76,74 @@ impl Progress {
 
 impl Store {
     /// Inserts results not yet recorded (a duplicate finds its row taken and counts nothing) for
-    /// batches still running, and adds the new ones to the batches' counts and usage, all or
-    /// nothing. Returns the counts of every batch that gained a result.
+    /// batches still running, and adds the rows actually inserted to their batches' counts and
+    /// usage, in one transaction. Returns the counts of every batch that gained a result.
     pub async fn record_results(&self, rows: &[ResultRow]) -> Result<Vec<Progress>, sqlx::Error> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        // Postgres does it in one data-modifying CTE over arrays; SQLite has neither.
-        match &self.db {
-            Db::Postgres(pool) => record_results_postgres(pool, rows).await,
-            Db::Sqlite(pool) => super::sqlite::record_results(pool, rows).await,
-        }
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin_with(self.begin_write()).await?;
+            let mut gains: BTreeMap<String, Gain> = BTreeMap::new();
+            for part in rows.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = QueryBuilder::new(
+                    "WITH incoming (batch_id, line, custom_id, request_id, ok, status_code, body, \
+                                    error_code, error_message, prompt_tokens, completion_tokens, \
+                                    cached_tokens) AS (",
+                );
+                insert.push_values(part, |mut row, r| {
+                    row.push_bind(&r.batch_id)
+                        .push_bind(r.line)
+                        .push_bind(&r.custom_id)
+                        .push_bind(&r.request_id)
+                        .push_bind(r.ok)
+                        .push_bind(r.status_code)
+                        .push_bind(&r.body)
+                        .push_bind(&r.error_code)
+                        .push_bind(&r.error_message)
+                        .push_bind(r.prompt_tokens)
+                        .push_bind(r.completion_tokens)
+                        .push_bind(r.cached_tokens);
+                });
+                // The WHERE also keeps SQLite from reading `ON CONFLICT` as a join's `ON`.
+                insert.push(
+                    ") INSERT INTO batch_results (batch_id, line, custom_id, request_id, ok, \
+                                                  status_code, body, error_code, error_message, \
+                                                  prompt_tokens, completion_tokens, cached_tokens) \
+                     SELECT * FROM incoming i \
+                     WHERE EXISTS (SELECT 1 FROM batches b WHERE b.id = i.batch_id \
+                                   AND b.status IN ('in_progress', 'cancelling')) \
+                     ON CONFLICT (batch_id, line) DO NOTHING \
+                     RETURNING batch_id, ok, prompt_tokens, completion_tokens, cached_tokens",
+                );
+                let inserted: Vec<Inserted> = insert.build_query_as().fetch_all(&mut *tx).await?;
+                for row in inserted {
+                    gains.entry(row.batch_id.clone()).or_default().add(&row);
+                }
+            }
+            let mut progress = Vec::with_capacity(gains.len());
+            for (batch_id, gain) in gains {
+                let counts = sqlx::query_as(
+                    "UPDATE batches
+                     SET completed = completed + $2, failed = failed + $3,
+                         input_tokens = input_tokens + $4, output_tokens = output_tokens + $5,
+                         cached_tokens = cached_tokens + $6
+                     WHERE id = $1
+                     RETURNING id, status, total, completed, failed",
+                )
+                .bind(&batch_id)
+                .bind(gain.completed)
+                .bind(gain.failed)
+                .bind(gain.input_tokens)
+                .bind(gain.output_tokens)
+                .bind(gain.cached_tokens)
+                .fetch_one(&mut *tx)
+                .await?;
+                progress.push(counts);
+            }
+            tx.commit().await?;
+            Ok(progress)
+        })
     }
 
     /// Up to `limit` results of a batch after `after_line`, in line order.
@@ -167,60 +225,35 @@ impl Store {
     }
 }
 
-/// The collector's fast path: one statement inserts the new results and adds them to their
-/// batches' counts.
-async fn record_results_postgres(
-    pool: &sqlx::PgPool,
-    rows: &[ResultRow],
-) -> Result<Vec<Progress>, sqlx::Error> {
-    let col = |f: fn(&ResultRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
-    let opt = |f: fn(&ResultRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
-    let num = |f: fn(&ResultRow) -> Option<i64>| rows.iter().map(f).collect::<Vec<_>>();
-    sqlx::query_as(
-        "WITH input AS (
-                 SELECT * FROM UNNEST($1::TEXT[], $2::INT[], $3::TEXT[], $4::TEXT[], $5::BOOL[],
-                                      $6::INT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BIGINT[],
-                                      $11::BIGINT[], $12::BIGINT[])
-                     AS u(batch_id, line, custom_id, request_id, ok, status_code, body, error_code,
-                          error_message, prompt_tokens, completion_tokens, cached_tokens)
-                 WHERE EXISTS (SELECT 1 FROM batches b WHERE b.id = u.batch_id
-                               AND b.status IN ('in_progress', 'cancelling'))
-             ),
-             inserted AS (
-                 INSERT INTO batch_results
-                 SELECT * FROM input
-                 ON CONFLICT (batch_id, line) DO NOTHING
-                 RETURNING batch_id, ok, prompt_tokens, completion_tokens, cached_tokens
-             ),
-             sums AS (
-                 SELECT batch_id,
-                        COUNT(*) FILTER (WHERE ok) AS ok_n,
-                        COUNT(*) FILTER (WHERE NOT ok) AS failed_n,
-                        COALESCE(SUM(prompt_tokens), 0) AS prompt,
-                        COALESCE(SUM(completion_tokens), 0) AS completion,
-                        COALESCE(SUM(cached_tokens), 0) AS cached
-                 FROM inserted GROUP BY batch_id
-             )
-             UPDATE batches b
-             SET completed = b.completed + s.ok_n, failed = b.failed + s.failed_n,
-                 input_tokens = b.input_tokens + s.prompt,
-                 output_tokens = b.output_tokens + s.completion,
-                 cached_tokens = b.cached_tokens + s.cached
-             FROM sums s WHERE b.id = s.batch_id
-             RETURNING b.id, b.status, b.total, b.completed, b.failed",
-    )
-    .bind(col(|r| r.batch_id.clone()))
-    .bind(rows.iter().map(|r| r.line).collect::<Vec<_>>())
-    .bind(col(|r| r.custom_id.clone()))
-    .bind(col(|r| r.request_id.clone()))
-    .bind(rows.iter().map(|r| r.ok).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.status_code).collect::<Vec<_>>())
-    .bind(opt(|r| r.body.clone()))
-    .bind(opt(|r| r.error_code.clone()))
-    .bind(opt(|r| r.error_message.clone()))
-    .bind(num(|r| r.prompt_tokens))
-    .bind(num(|r| r.completion_tokens))
-    .bind(num(|r| r.cached_tokens))
-    .fetch_all(pool)
-    .await
+/// What the insert returns of each row it inserted.
+#[derive(sqlx::FromRow)]
+struct Inserted {
+    batch_id: String,
+    ok: bool,
+    prompt_tokens: Option<i64>,
+    completion_tokens: Option<i64>,
+    cached_tokens: Option<i64>,
+}
+
+/// What one call added to a batch.
+#[derive(Default)]
+struct Gain {
+    completed: i64,
+    failed: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cached_tokens: i64,
+}
+
+impl Gain {
+    fn add(&mut self, row: &Inserted) {
+        if row.ok {
+            self.completed += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.input_tokens += row.prompt_tokens.unwrap_or(0);
+        self.output_tokens += row.completion_tokens.unwrap_or(0);
+        self.cached_tokens += row.cached_tokens.unwrap_or(0);
+    }
 }

@@ -149,16 +149,26 @@ async fn cancel_moves_a_running_batch_to_cancelling_and_tells_workers(pool: PgPo
     assert_eq!(cancelling.status, BatchStatus::Cancelling);
     assert!(cancelling.cancelling_at.is_some());
 
-    let control = app
-        .state
-        .queue
-        .last_on_subject(
-            nightshift_shared::subjects::CONTROL_STREAM,
-            &nightshift_shared::subjects::control_subject(&batch.id),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    // The signal goes out in the background (the API answers while NATS may be unreachable).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let control = loop {
+        let last = app
+            .state
+            .queue
+            .last_on_subject(
+                nightshift_shared::subjects::CONTROL_STREAM,
+                &nightshift_shared::subjects::control_subject(&batch.id),
+            )
+            .await
+            .unwrap();
+        match last {
+            Some(control) => break control,
+            None if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            None => panic!("no control signal within 5 s of the cancel"),
+        }
+    };
     assert_eq!(serde_json::from_slice::<BatchControl>(&control).unwrap(), BatchControl::Cancelled);
 
     // Cancelling again changes nothing and is not an error.

@@ -36,6 +36,7 @@ mod batches;
 mod chunks;
 mod files;
 mod results;
+mod upgrade;
 
 async fn postgres_store(pool: sqlx::PgPool) -> Store {
     let store = Store::from_db(Db::Postgres(pool));

@@ -10,6 +10,7 @@ on_both_backends!(
     finished_batch_finalizes_and_ends_without_its_results,
     cancelled_batch_ends_with_the_requests_that_never_ran_failed,
     concurrent_recorders_of_the_same_results_count_each_once,
+    a_call_larger_than_one_statement_counts_every_batch_once,
 );
 
 fn counts(progress: &[Progress]) -> Vec<(String, i64, i64, i64)> {
@@ -146,4 +147,24 @@ async fn concurrent_recorders_of_the_same_results_count_each_once(store: Store) 
     let batch = store.get_batch_unscoped("batch-1").await.unwrap().unwrap();
     assert_eq!((batch.completed, batch.failed, batch.input_tokens), (150, 50, 1_500));
     assert_eq!(store.results_after("batch-1", -1, 1_000).await.unwrap().len(), 200);
+}
+
+/// More rows than one statement takes (1,000), across two batches, with duplicates split over
+/// the statements: every row counts once, on its own batch.
+async fn a_call_larger_than_one_statement_counts_every_batch_once(store: Store) {
+    running_batch(&store, "big-a", 1500).await;
+    running_batch(&store, "big-b", 700).await;
+    let mut rows: Vec<_> = (0..1500).map(|line| result("big-a", line, line % 10 != 0)).collect();
+    rows.extend((0..700).map(|line| result("big-b", line, true)));
+    // The first rows again, at the end: they land in another statement than their originals.
+    rows.extend((0..50).map(|line| result("big-a", line, line % 10 != 0)));
+    let progress = store.record_results(&rows).await.unwrap();
+    assert_eq!(
+        counts(&progress),
+        [("big-a".to_owned(), 1500, 1350, 150), ("big-b".to_owned(), 700, 700, 0)]
+    );
+    assert!(progress.iter().all(|p| p.all_in()));
+    let usage = store.get_batch_unscoped("big-a").await.unwrap().unwrap().to_object().usage;
+    assert_eq!((usage.input_tokens, usage.output_tokens), (13_500, 6_750));
+    assert!(store.record_results(&rows[..1200]).await.unwrap().is_empty());
 }

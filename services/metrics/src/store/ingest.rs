@@ -1,11 +1,11 @@
 //! Writes of each telemetry message, idempotent so a redelivered message changes nothing.
 
-use super::{Store, big, sqlite};
-use nightshift_shared::db::Db;
+use super::{ROWS_PER_STATEMENT, Store, big};
 use nightshift_shared::measurements::{
-    BatchEvent, ChunkReport, GpuSample, ModelReload, RequestReport,
+    BatchEvent, ChunkReport, GpuReading, GpuSample, ModelReload, RequestReport,
 };
 use nightshift_shared::on_db;
+use sqlx::QueryBuilder;
 use std::collections::BTreeMap;
 
 impl Store {
@@ -17,57 +17,37 @@ impl Store {
         if requests.is_empty() {
             return Ok(());
         }
-        let pool = match &self.db {
-            Db::Postgres(pool) => pool,
-            // SQLite has no arrays to UNNEST: one prepared upsert per line, in one transaction.
-            Db::Sqlite(pool) => return sqlite::record_chunk(pool, report, &requests).await,
-        };
-        let n = requests.len();
-        let (mut line, mut model, mut wait, mut latency, mut attempts, mut error) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
-        let (mut prompt, mut completion, mut cached, mut load) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), vec![]);
-        for r in &requests {
-            line.push(i64::from(r.line));
-            model.push(r.model.clone());
-            wait.push(r.queue_wait_ms);
-            latency.push(r.latency_ms);
-            attempts.push(i64::from(r.attempts));
-            error.push(r.error.clone());
-            prompt.push(r.usage.as_ref().and_then(|u| u.prompt_tokens).map(big));
-            completion.push(r.usage.as_ref().and_then(|u| u.completion_tokens).map(big));
-            cached.push(r.usage.as_ref().and_then(|u| u.cached_tokens).map(big));
-            load.push(r.ollama.map(|o| o.load_ms));
-        }
-        sqlx::query(concat!(
-            "INSERT INTO metrics_requests (batch_id, line, chunk_index, worker_id, delivery, ",
-            "finished_at, model, queue_wait_ms, latency_ms, attempts, error, prompt_tokens, ",
-            "completion_tokens, cached_tokens, load_ms) ",
-            "SELECT $1, r.line, $2, $3, $4, $5, r.model, r.wait, r.latency, r.attempts, r.error, ",
-            "r.prompt, r.completion, r.cached, r.load ",
-            "FROM UNNEST($6::int8[], $7::text[], $8::float8[], $9::float8[], $10::int8[], ",
-            "$11::text[], $12::int8[], $13::int8[], $14::int8[], $15::float8[]) ",
-            "AS r(line, model, wait, latency, attempts, error, prompt, completion, cached, load) ",
-            requests_on_conflict!(),
-        ))
-        .bind(&report.batch_id)
-        .bind(i64::from(report.chunk_index))
-        .bind(&report.worker_id)
-        .bind(big(report.delivery))
-        .bind(report.finished_at)
-        .bind(line)
-        .bind(model)
-        .bind(wait)
-        .bind(latency)
-        .bind(attempts)
-        .bind(error)
-        .bind(prompt)
-        .bind(completion)
-        .bind(cached)
-        .bind(load)
-        .execute(pool)
-        .await?;
-        Ok(())
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            for part in requests.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = QueryBuilder::new(concat!(
+                    "INSERT INTO metrics_requests (batch_id, line, chunk_index, worker_id, ",
+                    "delivery, finished_at, model, queue_wait_ms, latency_ms, attempts, error, ",
+                    "prompt_tokens, completion_tokens, cached_tokens, load_ms) ",
+                ));
+                insert.push_values(part, |mut row, r| {
+                    let usage = r.usage.as_ref();
+                    row.push_bind(&report.batch_id)
+                        .push_bind(i64::from(r.line))
+                        .push_bind(i64::from(report.chunk_index))
+                        .push_bind(&report.worker_id)
+                        .push_bind(big(report.delivery))
+                        .push_bind(report.finished_at)
+                        .push_bind(&r.model)
+                        .push_bind(r.queue_wait_ms)
+                        .push_bind(r.latency_ms)
+                        .push_bind(i64::from(r.attempts))
+                        .push_bind(&r.error)
+                        .push_bind(usage.and_then(|u| u.prompt_tokens).map(big))
+                        .push_bind(usage.and_then(|u| u.completion_tokens).map(big))
+                        .push_bind(usage.and_then(|u| u.cached_tokens).map(big))
+                        .push_bind(r.ollama.map(|o| o.load_ms));
+                });
+                insert.push(concat!(" ", requests_on_conflict!()));
+                insert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        })
     }
 
     /// Stores each GPU's reading (once, however often delivered) and keeps `metrics_gpus` at the
@@ -76,73 +56,48 @@ impl Store {
         if sample.gpus.is_empty() {
             return Ok(());
         }
-        let pool = match &self.db {
-            Db::Postgres(pool) => pool,
-            // SQLite has no arrays to UNNEST: two prepared statements per GPU, in one transaction.
-            Db::Sqlite(pool) => return sqlite::record_gpu_sample(pool, sample).await,
-        };
         let (source, trigger) = (source_name(sample.source), trigger_name(sample.trigger));
-        let uuid: Vec<&str> = sample.gpus.iter().map(|g| g.uuid.as_str()).collect();
-        let name: Vec<&str> = sample.gpus.iter().map(|g| g.name.as_str()).collect();
-        let used: Vec<i64> = sample.gpus.iter().map(|g| big(g.memory_used_bytes)).collect();
-        let total: Vec<Option<i64>> =
-            sample.gpus.iter().map(|g| g.memory_total_bytes.map(big)).collect();
-        let free: Vec<Option<i64>> =
-            sample.gpus.iter().map(|g| g.memory_free_bytes.map(big)).collect();
-        let util: Vec<Option<i64>> =
-            sample.gpus.iter().map(|g| g.utilization_pct.map(i64::from)).collect();
-        let temp: Vec<Option<i64>> =
-            sample.gpus.iter().map(|g| g.temperature_c.map(i64::from)).collect();
-
-        let mut tx = pool.begin().await?;
-        sqlx::query(concat!(
-            "INSERT INTO metrics_gpu_samples (host, gpu_uuid, worker_id, at, gpu_name, source, ",
-            "trigger, batch_id, memory_used_bytes, memory_total_bytes, memory_free_bytes, ",
-            "utilization_pct, temperature_c) ",
-            "SELECT $1, g.uuid, $2, $3, g.name, $4, $5, $6, g.used, g.total, g.free, g.util, g.temp ",
-            "FROM UNNEST($7::text[], $8::text[], $9::int8[], $10::int8[], $11::int8[], ",
-            "$12::int8[], $13::int8[]) AS g(uuid, name, used, total, free, util, temp) ",
-            "ON CONFLICT (host, gpu_uuid, worker_id, at) DO NOTHING",
-        ))
-        .bind(&sample.host)
-        .bind(&sample.worker_id)
-        .bind(sample.at)
-        .bind(source)
-        .bind(trigger)
-        .bind(&sample.batch_id)
-        .bind(&uuid)
-        .bind(&name)
-        .bind(&used)
-        .bind(&total)
-        .bind(&free)
-        .bind(&util)
-        .bind(&temp)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(concat!(
-            "INSERT INTO metrics_gpus AS cur (host, gpu_uuid, worker_id, at, gpu_name, source, ",
-            "memory_used_bytes, memory_total_bytes, memory_free_bytes, utilization_pct, ",
-            "temperature_c) ",
-            "SELECT DISTINCT ON (g.uuid) $1, g.uuid, $2, $3, g.name, $4, g.used, g.total, g.free, ",
-            "g.util, g.temp ",
-            "FROM UNNEST($5::text[], $6::text[], $7::int8[], $8::int8[], $9::int8[], ",
-            "$10::int8[], $11::int8[]) AS g(uuid, name, used, total, free, util, temp) ",
-            gpus_on_conflict!(),
-        ))
-        .bind(&sample.host)
-        .bind(&sample.worker_id)
-        .bind(sample.at)
-        .bind(source)
-        .bind(&uuid)
-        .bind(&name)
-        .bind(&used)
-        .bind(&total)
-        .bind(&free)
-        .bind(&util)
-        .bind(&temp)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+        // One statement cannot touch a row twice: the last reading of a GPU listed twice.
+        let latest: BTreeMap<&str, &GpuReading> =
+            sample.gpus.iter().map(|g| (g.uuid.as_str(), g)).collect();
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let mut samples = QueryBuilder::new(concat!(
+                "INSERT INTO metrics_gpu_samples (host, gpu_uuid, worker_id, at, gpu_name, ",
+                "source, trigger, batch_id, memory_used_bytes, memory_total_bytes, ",
+                "memory_free_bytes, utilization_pct, temperature_c) ",
+            ));
+            samples.push_values(&sample.gpus, |mut row, g| {
+                row.push_bind(&sample.host)
+                    .push_bind(&g.uuid)
+                    .push_bind(&sample.worker_id)
+                    .push_bind(sample.at)
+                    .push_bind(&g.name)
+                    .push_bind(source)
+                    .push_bind(trigger)
+                    .push_bind(&sample.batch_id);
+                push_reading(&mut row, g);
+            });
+            samples.push(" ON CONFLICT (host, gpu_uuid, worker_id, at) DO NOTHING");
+            samples.build().execute(&mut *tx).await?;
+            let mut current = QueryBuilder::new(concat!(
+                "INSERT INTO metrics_gpus AS cur (host, gpu_uuid, worker_id, at, gpu_name, ",
+                "source, memory_used_bytes, memory_total_bytes, memory_free_bytes, ",
+                "utilization_pct, temperature_c) ",
+            ));
+            current.push_values(latest.values(), |mut row, g| {
+                row.push_bind(&sample.host)
+                    .push_bind(&g.uuid)
+                    .push_bind(&sample.worker_id)
+                    .push_bind(sample.at)
+                    .push_bind(&g.name)
+                    .push_bind(source);
+                push_reading(&mut row, g);
+            });
+            current.push(concat!(" ", gpus_on_conflict!()));
+            current.build().execute(&mut *tx).await?;
+            tx.commit().await
+        })
     }
 
     /// Stores a model reload; `false` when it was already stored (a redelivery).
@@ -210,6 +165,22 @@ impl Store {
     }
 }
 
+/// The reading columns both GPU tables share, in their order: used, total, free, utilization,
+/// temperature.
+fn push_reading<'args, DB: sqlx::Database>(
+    row: &mut sqlx::query_builder::Separated<'_, 'args, DB, &'static str>,
+    g: &GpuReading,
+) where
+    i64: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+{
+    row.push_bind(big(g.memory_used_bytes))
+        .push_bind(g.memory_total_bytes.map(big))
+        .push_bind(g.memory_free_bytes.map(big))
+        .push_bind(g.utilization_pct.map(i64::from))
+        .push_bind(g.temperature_c.map(i64::from));
+}
+
 /// How a [`nightshift_shared::measurements::VramSource`] is stored and shown.
 pub fn source_name(source: nightshift_shared::measurements::VramSource) -> &'static str {
     match source {
@@ -219,9 +190,7 @@ pub fn source_name(source: nightshift_shared::measurements::VramSource) -> &'sta
 }
 
 /// How a [`nightshift_shared::measurements::SampleTrigger`] is stored.
-pub(super) fn trigger_name(
-    trigger: nightshift_shared::measurements::SampleTrigger,
-) -> &'static str {
+fn trigger_name(trigger: nightshift_shared::measurements::SampleTrigger) -> &'static str {
     match trigger {
         nightshift_shared::measurements::SampleTrigger::Periodic => "periodic",
         nightshift_shared::measurements::SampleTrigger::ChunkStart => "chunk_start",

@@ -14,21 +14,15 @@
 //! - `/v1/gpus` reads `metrics_gpus`, one row per GPU kept current on ingest, never the samples.
 //!
 //! # Postgres and SQLite
-//! SQL is static text bound with parameters, checked at run time by the tests on both backends
-//! (`tests/store`). Portable statements are written once and run through
-//! [`nightshift_shared::on_db!`]; the schema is `migrations/` (Postgres) and `migrations-sqlite/`
-//! (the same tables and keys). The dialects part where Postgres uses arrays, and SQLite then
-//! does the same work in `sqlite.rs`:
-//! - ingest: Postgres writes a chunk's requests and a sample's GPUs in one `UNNEST` statement;
-//!   SQLite runs one prepared single-row upsert per row, all in one transaction.
-//! - [`Store::request_summary`]: Postgres computes the latency percentiles (`percentile_cont`)
-//!   and the workers (`array_agg`) in the aggregate scan; SQLite reads the sorted latencies and
-//!   interpolates them in Rust with [`crate::stats::percentile_cont`], the same definition.
-//! - [`Store::gpu_points`]: Postgres filters workers with `= ANY($3)` on a text array; SQLite
-//!   binds the list as one JSON array and reads it with `json_each`.
-//! - [`Store::rollup`]: Postgres moves samples in one data-modifying CTE; SQLite inserts the
-//!   per-minute aggregates (last values by window function) and deletes the samples in one
-//!   transaction.
+//! Every statement is written once and runs on either backend through
+//! [`nightshift_shared::on_db!`]: static text bound with parameters, or built with `QueryBuilder`
+//! where it takes many rows (multi-row `VALUES`, [`ROWS_PER_STATEMENT`] at a time), checked at
+//! run time by the tests on both backends (`tests/store`). The schema is `migrations/` (Postgres)
+//! and `migrations-sqlite/` (the same tables, keys and constraints). What the dialects lack is
+//! done in Rust: latency percentiles are interpolated over the sorted latencies
+//! ([`crate::stats::percentile_cont`], Postgres' definition), and a rollup folds the samples its
+//! delete returned. Postgres once had its own statements here (`UNNEST`, `percentile_cont`,
+//! a data-modifying CTE); nothing the benchmarks measure depended on them.
 
 #[macro_use]
 mod sql;
@@ -36,12 +30,15 @@ mod sql;
 pub mod ingest;
 pub mod read;
 pub mod rollup;
-mod sqlite;
 
 use nightshift_shared::db::{Backend, Db};
 
 /// The Postgres migrations, for `#[sqlx::test(migrator = ..)]`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Rows per multi-row statement: SQLite binds at most 32,766 parameters in one, Postgres 65,535,
+/// and a request row binds 15.
+const ROWS_PER_STATEMENT: usize = 1000;
 
 /// The metrics service's handle on its database.
 #[derive(Clone)]
@@ -79,6 +76,25 @@ impl Store {
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         self.db.ping().await
+    }
+
+    /// How a transaction that reads before it writes begins. SQLite must take its write lock up
+    /// front: one that read first could find another writer's commit in between and fail with
+    /// `SQLITE_BUSY` instead of waiting. Postgres rows lock as they are written.
+    fn begin_write(&self) -> &'static str {
+        match self.db.backend() {
+            Backend::Postgres => "BEGIN",
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+        }
+    }
+
+    /// How a transaction of several reads that must see one snapshot begins (SQLite's readers
+    /// see one from their first read on).
+    fn begin_snapshot(&self) -> &'static str {
+        match self.db.backend() {
+            Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            Backend::Sqlite => "BEGIN",
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The reads behind the reports: one batch's row, its request aggregates, GPU points, reloads.
 
-use super::{Store, sqlite};
-use nightshift_shared::db::Db;
+use super::Store;
+use crate::stats::percentile_cont;
 use nightshift_shared::on_db;
 
 /// A batch as its latest lifecycle step described it.
@@ -81,7 +81,7 @@ pub struct GpuNow {
 
 /// The request aggregates both backends compute in SQL (`totals_columns!`).
 #[derive(Debug, sqlx::FromRow)]
-pub(super) struct Totals {
+struct Totals {
     reported: i64,
     succeeded: i64,
     failed: i64,
@@ -96,11 +96,7 @@ pub(super) struct Totals {
 
 impl Totals {
     /// The summary, with the latency percentiles (p50, p95, p99) and workers.
-    pub(super) fn summary(
-        self,
-        percentiles: [Option<f64>; 3],
-        workers: Vec<String>,
-    ) -> RequestSummary {
+    fn summary(self, percentiles: [Option<f64>; 3], workers: Vec<String>) -> RequestSummary {
         let [p50, p95, p99] = percentiles;
         RequestSummary {
             reported: self.reported,
@@ -121,17 +117,6 @@ impl Totals {
     }
 }
 
-/// Postgres' summary: the totals, percentiles and workers of one scan.
-#[derive(sqlx::FromRow)]
-struct PgSummary {
-    #[sqlx(flatten)]
-    totals: Totals,
-    p50: Option<f64>,
-    p95: Option<f64>,
-    p99: Option<f64>,
-    workers: Vec<String>,
-}
-
 impl Store {
     pub async fn batch(&self, batch_id: &str) -> Result<Option<BatchRow>, sqlx::Error> {
         on_db!(&self.db, pool => sqlx::query_as(concat!(
@@ -143,29 +128,38 @@ impl Store {
         .await)
     }
 
-    /// Counts, latency percentiles (over requests that reached the backend), tokens, workers.
+    /// Counts, latency percentiles (over requests that reached the backend), tokens, workers,
+    /// from one snapshot. The percentiles are interpolated in Rust over the sorted latencies
+    /// ([`percentile_cont`], Postgres' definition): SQLite has no `percentile_cont`.
     pub async fn request_summary(&self, batch_id: &str) -> Result<RequestSummary, sqlx::Error> {
-        let pool = match &self.db {
-            Db::Postgres(pool) => pool,
-            // SQLite has no percentile_cont or arrays: it interpolates sorted latencies in Rust.
-            Db::Sqlite(pool) => return sqlite::request_summary(pool, batch_id).await,
-        };
-        let r: PgSummary = sqlx::query_as(concat!(
-            "SELECT ",
-            totals_columns!(),
-            ", percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) ",
-            "FILTER (WHERE attempts > 0) AS p50, ",
-            "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) ",
-            "FILTER (WHERE attempts > 0) AS p95, ",
-            "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) ",
-            "FILTER (WHERE attempts > 0) AS p99, ",
-            "COALESCE(array_agg(DISTINCT worker_id), '{}') AS workers ",
-            "FROM metrics_requests WHERE batch_id = $1",
-        ))
-        .bind(batch_id)
-        .fetch_one(pool)
-        .await?;
-        Ok(r.totals.summary([r.p50, r.p95, r.p99], r.workers))
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin_with(self.begin_snapshot()).await?;
+            let totals: Totals = sqlx::query_as(concat!(
+                "SELECT ",
+                totals_columns!(),
+                " FROM metrics_requests WHERE batch_id = $1"
+            ))
+            .bind(batch_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let latencies: Vec<f64> = sqlx::query_scalar(concat!(
+                "SELECT latency_ms FROM metrics_requests WHERE batch_id = $1 AND attempts > 0 ",
+                "ORDER BY latency_ms",
+            ))
+            .bind(batch_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let workers: Vec<String> = sqlx::query_scalar(concat!(
+                "SELECT DISTINCT worker_id FROM metrics_requests WHERE batch_id = $1 ",
+                "ORDER BY worker_id",
+            ))
+            .bind(batch_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            let percentiles = [0.5, 0.95, 0.99].map(|p| percentile_cont(&latencies, p));
+            Ok(totals.summary(percentiles, workers))
+        })
     }
 
     /// `(error code, requests)` of a batch's failed requests, most frequent first.
@@ -188,29 +182,21 @@ impl Store {
         to: i64,
         workers: &[String],
     ) -> Result<Vec<GpuPoint>, sqlx::Error> {
-        match &self.db {
-            Db::Postgres(pool) => {
-                sqlx::query_as(gpu_points_sql!(
-                    "(cardinality($3::text[]) = 0 OR worker_id = ANY($3))"
-                ))
-                .bind(from)
-                .bind(to)
-                .bind(workers)
-                .fetch_all(pool)
-                .await
+        // `$3, $4, ...`: numbered parameters both backends read, each used in both halves.
+        let admitted = if workers.is_empty() {
+            "TRUE".to_owned()
+        } else {
+            let list: Vec<String> = (3..3 + workers.len()).map(|n| format!("${n}")).collect();
+            format!("worker_id IN ({})", list.join(", "))
+        };
+        let sql = gpu_points_sql!().replace("{workers}", &admitted);
+        on_db!(&self.db, pool => {
+            let mut query = sqlx::query_as(&sql).bind(from).bind(to);
+            for worker in workers {
+                query = query.bind(worker);
             }
-            // SQLite has no arrays: the workers are bound as one JSON array, read by json_each.
-            Db::Sqlite(pool) => {
-                sqlx::query_as(gpu_points_sql!(
-                    "(json_array_length($3) = 0 OR worker_id IN (SELECT value FROM json_each($3)))"
-                ))
-                .bind(from)
-                .bind(to)
-                .bind(sqlx::types::Json(workers))
-                .fetch_all(pool)
-                .await
-            }
-        }
+            query.fetch_all(pool).await
+        })
     }
 
     /// Reloads tagged with the batch, and untagged ones within `[from, to]` when both are known.

@@ -1,7 +1,7 @@
-//! SQL fragments both backends' statements share, as macros so `concat!` can splice them into
-//! static statement text.
+//! SQL fragments several statements share, as macros so `concat!` can splice them into static
+//! statement text.
 
-/// How a re-reported request line overwrites its row; shared by both backends' inserts.
+/// How a re-reported request line overwrites its row.
 macro_rules! requests_on_conflict {
     () => {
         concat!(
@@ -16,8 +16,7 @@ macro_rules! requests_on_conflict {
     };
 }
 
-/// How a GPU's latest reading replaces an older one in `metrics_gpus` (`cur`); shared by both
-/// backends' inserts.
+/// How a GPU's latest reading replaces an older one in `metrics_gpus` (`cur`).
 macro_rules! gpus_on_conflict {
     () => {
         concat!(
@@ -32,8 +31,7 @@ macro_rules! gpus_on_conflict {
     };
 }
 
-/// How a minute's newly folded samples (`EXCLUDED`) merge into its row (`m`); shared by both
-/// backends' rollups.
+/// How a minute's newly folded samples (`EXCLUDED`) merge into its row (`m`).
 macro_rules! minutes_on_conflict {
     () => {
         concat!(
@@ -61,7 +59,7 @@ macro_rules! minutes_on_conflict {
     };
 }
 
-/// A batch's request aggregates both backends compute alike (columns of [`super::read::Totals`]).
+/// A batch's request aggregates (columns of `read::Totals`).
 /// Latencies and waits count only requests that reached the backend (`attempts > 0`).
 macro_rules! totals_columns {
     () => {
@@ -82,20 +80,18 @@ macro_rules! totals_columns {
 }
 
 /// GPU readings in `[$1, $2]`, raw and rolled up, oldest first (columns of
-/// [`super::read::GpuPoint`]), of the workers `$workers` (a condition on `worker_id`) admits.
+/// [`super::read::GpuPoint`]), of the workers the condition put in place of `{workers}` admits.
 macro_rules! gpu_points_sql {
-    ($workers:literal) => {
+    () => {
         concat!(
             "SELECT host, gpu_uuid, gpu_name, source, at, memory_used_bytes AS used_bytes, ",
             "memory_used_bytes AS peak_bytes, memory_total_bytes AS total_bytes ",
-            "FROM metrics_gpu_samples WHERE at BETWEEN $1 AND $2 AND ",
-            $workers,
+            "FROM metrics_gpu_samples WHERE at BETWEEN $1 AND $2 AND {workers}",
             " UNION ALL ",
             "SELECT host, gpu_uuid, gpu_name, source, last_at AS at, last_used_bytes AS used_bytes, ",
             "max_used_bytes AS peak_bytes, memory_total_bytes AS total_bytes ",
             "FROM metrics_gpu_minutes WHERE minute BETWEEN $1 - 60000 AND $2 ",
-            "AND last_at BETWEEN $1 AND $2 AND ",
-            $workers,
+            "AND last_at BETWEEN $1 AND $2 AND {workers}",
             " ORDER BY at",
         )
     };

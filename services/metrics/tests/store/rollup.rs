@@ -7,6 +7,7 @@ use nightshift_shared::on_db;
 on_both_backends!(
     rollup_folds_old_samples_into_minutes_and_keeps_batch_samples_raw_longer,
     a_later_rollup_merges_into_the_minute_already_folded,
+    two_rollups_at_once_fold_every_sample_once,
 );
 
 /// A minute boundary.
@@ -87,4 +88,16 @@ async fn a_later_rollup_merges_into_the_minute_already_folded(store: Store) {
     // (3 GiB × 4 + 4 GiB) / 5; the older sample does not replace the last reading.
     assert!((avg - 3.2 * GIB as f64).abs() < 1.0, "avg {avg}");
     assert_eq!((last, last_at), (gib(6), M + 30_000));
+}
+
+/// Two metrics replicas rolling up at the same time: each sample is folded by one of them.
+async fn two_rollups_at_once_fold_every_sample_once(store: Store) {
+    for i in 0..400 {
+        record(&store, M + i * 700, 1 + (i as u64 % 5), None).await;
+    }
+    let (a, b) = (store.clone(), store.clone());
+    let (moved_a, moved_b) = tokio::join!(a.rollup(M + 3_600_000, 0), b.rollup(M + 3_600_000, 0));
+    assert_eq!(moved_a.unwrap() + moved_b.unwrap(), 400);
+    let folded: i64 = minutes(&store).await.iter().map(|m| m.1).sum();
+    assert_eq!(folded, 400, "a sample was folded twice or not at all");
 }
