@@ -4,11 +4,14 @@
 //! test may kill, restart or partition it without touching the shared server; [`cluster`] starts
 //! three of them as one JetStream cluster. [`proxy::FaultProxy`] stands between a service and a
 //! server (Postgres) so a test can cut the connection as an outage would. [`stack::Stack`] runs
-//! the whole product around them against the simulator.
+//! the whole product around them against the simulator; [`gateway::InProcessGateway`] is the one
+//! way a test serves a gateway in its own runtime. [`on_both_deployments!`] runs a test body on
+//! both deployments, [`on_both_databases!`] a store test body on Postgres and SQLite.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cluster;
+pub mod gateway;
 pub mod proxy;
 pub mod real_model;
 pub mod stack;
@@ -37,6 +40,34 @@ macro_rules! on_both_deployments {
                     crate::$module::$name($crate::stack::Mode::Standalone).await
                 }
             )*
+        }
+    };
+}
+
+/// One `postgres::<name>` and one `sqlite::<name>` test per body `async fn <name>(Store)` of the
+/// calling module: the same store test on both databases. The calling crate's root provides
+/// `postgres_store(PgPool) -> Store` (migrated) and `sqlite_store() -> (TempDir, Store)` (a fresh
+/// file, kept as long as the directory).
+#[allow(clippy::crate_in_macro_def)]
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($body:ident),+ $(,)?) => {
+        mod postgres {
+            $(
+                #[sqlx::test(migrations = false)]
+                async fn $body(pool: sqlx::PgPool) {
+                    super::$body(crate::postgres_store(pool).await).await;
+                }
+            )+
+        }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $body() {
+                    let (_dir, store) = crate::sqlite_store().await;
+                    super::$body(store).await;
+                }
+            )+
         }
     };
 }

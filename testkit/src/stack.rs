@@ -9,10 +9,10 @@
 
 use crate::NatsServer;
 use crate::cluster::NatsCluster;
+use crate::gateway::InProcessGateway;
 use crate::proxy::FaultProxy;
 use crate::standalone::Standalone;
 use clap::Parser;
-use nightshift_gateway::{AppState, Config as GatewayConfig, store::Store};
 use nightshift_shared::openai::{Batch, BatchStatus, OutputLine};
 use ollama_sim::{SimConfig, SimHandle};
 use serde_json::json;
@@ -23,12 +23,6 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
-
-pub struct Gateway {
-    pub url: String,
-    shutdown: CancellationToken,
-    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
 
 /// A worker the stack started.
 pub enum WorkerHandle {
@@ -82,7 +76,7 @@ pub struct Faults {
 
 pub struct Stack {
     pub sim: SimHandle,
-    pub gateway: Option<Gateway>,
+    pub gateway: Option<InProcessGateway>,
     pub metrics: Option<Metrics>,
     pub workers: Vec<WorkerHandle>,
     /// Flags every worker gets, before the ones given to `spawn_worker`.
@@ -205,11 +199,6 @@ impl Stack {
             s.restart(&self.gateway_args, &worker_args).await;
             return;
         }
-        let url = self.nats_url();
-        let mut argv = vec!["gateway", "--nats-url", &url];
-        argv.extend(self.gateway_args.iter().map(String::as_str));
-        let config = GatewayConfig::try_parse_from(argv).unwrap();
-        let shutdown = CancellationToken::new();
         let db = match &self.deployment {
             // Through the proxy, with the pool settings a deployed gateway has.
             Deployment::Distributed { postgres: Some(proxy), pool, .. } => {
@@ -224,11 +213,8 @@ impl Stack {
             }
             _ => nightshift_shared::db::Db::Postgres(self.pool().clone()),
         };
-        let state = AppState::new(&config, Store::from_db(db), shutdown.clone()).await.unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let handle = tokio::spawn(nightshift_gateway::serve(listener, state.clone()));
-        self.gateway = Some(Gateway { url, shutdown, handle });
+        let args: Vec<&str> = self.gateway_args.iter().map(String::as_str).collect();
+        self.gateway = Some(InProcessGateway::start(&self.nats_url(), db, &args).await);
     }
 
     /// Stops the gateway (its collector with it) as a restart would; standalone: the process,
@@ -238,9 +224,8 @@ impl Stack {
             s.stop().await;
             return;
         }
-        if let Some(g) = self.gateway.take() {
-            g.shutdown.cancel();
-            g.handle.await.unwrap().unwrap();
+        if let Some(gateway) = self.gateway.take() {
+            gateway.stop().await;
         }
     }
 

@@ -3,16 +3,13 @@
 
 use batchctl::Client;
 use batchctl::generate::{DEFAULT_SYSTEM_PROMPT, GenEndpoint, GenSpec, write_batch};
-use clap::Parser;
-use nightshift_gateway::{AppState, Config, store::Store};
 use nightshift_shared::db::Db;
 use nightshift_shared::openai::{Batch, BatchStatus};
 use nightshift_testkit::NatsServer;
+use nightshift_testkit::gateway::InProcessGateway;
 use sqlx::PgPool;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 /// A gateway serving on a random port, stopped on drop.
 pub struct Gateway {
@@ -20,7 +17,7 @@ pub struct Gateway {
     pub pool: PgPool,
     /// The library client, for arranging what the test then checks through the binary.
     pub client: Client,
-    shutdown: CancellationToken,
+    _gateway: InProcessGateway,
     _nats: NatsServer,
 }
 
@@ -31,26 +28,10 @@ pub async fn spawn_gateway(pool: PgPool) -> Gateway {
 /// Starts a gateway with extra command-line `args` (such as API keys) on its own NATS server.
 pub async fn spawn_gateway_with(pool: PgPool, args: &[&str]) -> Gateway {
     let nats = NatsServer::start();
-    let nats_url = nats.url();
-    let mut argv = vec!["nightshift-gateway", "--nats-url", &nats_url, "--addr", "127.0.0.1:0"];
-    argv.extend_from_slice(args);
-    let config = Config::try_parse_from(argv).unwrap();
-    let shutdown = CancellationToken::new();
-    let state =
-        AppState::new(&config, Store::from_db(Db::Postgres(pool.clone())), shutdown.clone())
-            .await
-            .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(nightshift_gateway::serve(listener, state));
+    let gateway = InProcessGateway::start(&nats.url(), Db::Postgres(pool.clone()), args).await;
+    let url = gateway.url.clone();
     let client = Client::new(&url, None).unwrap();
-    Gateway { url, pool, client, shutdown, _nats: nats }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+    Gateway { url, pool, client, _gateway: gateway, _nats: nats }
 }
 
 /// What a run of the binary left behind.

@@ -1,18 +1,15 @@
 //! `spawn_app` and the requests the tests make, phrased as a client would.
 
-use clap::Parser;
-use nightshift_gateway::{AppState, Config, store::Store};
+use nightshift_gateway::AppState;
 use nightshift_shared::db::Db;
 use nightshift_shared::messages::ChunkMessage;
 use nightshift_shared::openai::{Batch, BatchStatus, FileObject};
 use nightshift_shared::subjects::CHUNKS_STREAM;
 use nightshift_testkit::NatsServer;
+use nightshift_testkit::gateway::InProcessGateway;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
     pub url: String,
@@ -20,8 +17,7 @@ pub struct TestApp {
     pub state: AppState,
     pub nats: NatsServer,
     pub key: Option<String>,
-    shutdown: CancellationToken,
-    handle: Option<JoinHandle<anyhow::Result<()>>>,
+    gateway: InProcessGateway,
 }
 
 pub async fn spawn_app(pool: PgPool) -> TestApp {
@@ -35,36 +31,22 @@ pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
 
 /// Starts a gateway on an existing NATS server, as a second replica or a restarted one would.
 pub async fn spawn_on(pool: PgPool, nats: NatsServer, args: &[&str]) -> TestApp {
-    let url = nats.url();
-    let mut argv = vec!["nightshift-gateway", "--nats-url", &url, "--addr", "127.0.0.1:0"];
-    argv.extend_from_slice(args);
-    let config = Config::try_parse_from(argv).unwrap();
-    let shutdown = CancellationToken::new();
-    let state =
-        AppState::new(&config, Store::from_db(Db::Postgres(pool)), shutdown.clone()).await.unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handle = tokio::spawn(nightshift_gateway::serve(listener, state.clone()));
+    let gateway = InProcessGateway::start(&nats.url(), Db::Postgres(pool), args).await;
     TestApp {
-        url: format!("http://{addr}"),
+        url: gateway.url.clone(),
         client: reqwest::Client::new(),
-        state,
+        state: gateway.state.clone(),
         nats,
         key: None,
-        shutdown,
-        handle: Some(handle),
+        gateway,
     }
 }
 
 impl TestApp {
     /// Stops the gateway and hands back its NATS server for another one.
     pub async fn stop(self) -> NatsServer {
-        let TestApp { nats, shutdown, handle, .. } = self;
-        shutdown.cancel();
-        if let Some(handle) = handle {
-            handle.await.unwrap().unwrap();
-        }
-        nats
+        self.gateway.stop().await;
+        self.nats
     }
 
     pub fn with_key(mut self, key: &str) -> Self {

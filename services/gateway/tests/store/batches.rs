@@ -4,7 +4,7 @@ use crate::{new_batch, result, running_batch};
 use nightshift_gateway::store::Store;
 use nightshift_shared::openai::{BatchError, BatchErrors, BatchStatus};
 
-on_both_backends!(
+nightshift_testkit::on_both_databases!(
     inserted_batches_read_back_per_owner_and_list_newest_first_in_pages,
     ingest_lease_holds_against_others_until_released_or_expired,
     failing_validation_records_the_errors_once,

@@ -4,7 +4,7 @@ use crate::{chunks, new_batch};
 use nightshift_gateway::store::Store;
 use nightshift_shared::openai::BatchStatus;
 
-on_both_backends!(
+nightshift_testkit::on_both_databases!(
     started_batch_records_every_chunk_and_publishing_marks_them,
     batch_cancelled_while_validating_does_not_start,
 );

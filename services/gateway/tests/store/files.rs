@@ -3,7 +3,7 @@
 use futures::TryStreamExt;
 use nightshift_gateway::store::{Store, now};
 
-on_both_backends!(
+nightshift_testkit::on_both_databases!(
     uploaded_parts_read_back_byte_for_byte_once_the_file_is_finished,
     files_list_newest_first_after_a_cursor_and_by_purpose,
     unfinished_uploads_older_than_the_cutoff_are_deleted,

@@ -8,30 +8,6 @@ use nightshift_gateway::store::{ChunkRow, NewBatch, ResultRow, Store};
 use nightshift_shared::db::Db;
 use tempfile::TempDir;
 
-/// For each listed body of the calling module, a test of that name in `postgres` and one in
-/// `sqlite`, each handing the body a freshly migrated store.
-macro_rules! on_both_backends {
-    ($($body:ident),+ $(,)?) => {
-        mod postgres {
-            $(
-                #[sqlx::test(migrations = false)]
-                async fn $body(pool: sqlx::PgPool) {
-                    super::$body(crate::postgres_store(pool).await).await;
-                }
-            )+
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $body() {
-                    let (_dir, store) = crate::sqlite_store().await;
-                    super::$body(store).await;
-                }
-            )+
-        }
-    };
-}
-
 mod batches;
 mod chunks;
 mod files;

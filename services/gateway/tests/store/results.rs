@@ -4,7 +4,7 @@ use crate::{result, running_batch};
 use nightshift_gateway::store::{Progress, Store};
 use nightshift_shared::openai::BatchStatus;
 
-on_both_backends!(
+nightshift_testkit::on_both_databases!(
     each_result_counts_once_however_often_it_is_recorded,
     results_for_batches_not_running_are_ignored,
     finished_batch_finalizes_and_ends_without_its_results,

@@ -5,7 +5,7 @@ use nightshift_metrics::store::read::ReloadRow;
 use nightshift_shared::measurements::{BatchEvent, ModelReload};
 use nightshift_shared::openai::BatchStatus;
 
-on_both_backends!(
+nightshift_testkit::on_both_databases!(
     an_older_event_cannot_overwrite_a_newer_one_and_start_and_end_keep_the_earliest,
     a_reload_is_stored_once_and_found_by_batch_or_time_window,
 );

@@ -3,7 +3,7 @@
 use crate::helpers::*;
 use nightshift_metrics::store::Store;
 
-on_both_backends!(
+nightshift_testkit::on_both_databases!(
     the_latest_reading_of_each_gpu_wins_even_when_an_older_one_arrives_late,
     gpu_points_are_every_reading_in_range_oldest_first_filtered_by_worker,
 );

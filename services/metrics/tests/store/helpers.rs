@@ -1,30 +1,12 @@
-//! A migrated store on each backend, and the telemetry the tests record.
+//! The telemetry the store tests record.
 
-use nightshift_metrics::store::Store;
-use nightshift_shared::db::Db;
 use nightshift_shared::measurements::{
     ChunkReport, GpuReading, GpuSample, RequestReport, SampleTrigger, VramSource,
 };
 use nightshift_shared::messages::TokenUsage;
-use sqlx::PgPool;
-use tempfile::TempDir;
 
 /// Bytes of one GB as the reports count it.
 pub const GIB: u64 = 1 << 30;
-
-pub async fn postgres(pool: PgPool) -> Store {
-    let store = Store::from_db(Db::Postgres(pool));
-    store.migrate().await.unwrap();
-    store
-}
-
-/// A store on a new SQLite file in `dir`, which must outlive it.
-pub async fn sqlite(dir: &TempDir) -> Store {
-    let db = Db::sqlite_file(&dir.path().join("metrics.db"), 4).await.unwrap();
-    let store = Store::from_db(db);
-    store.migrate().await.unwrap();
-    store
-}
 
 pub fn request(line: u32, latency_ms: f64, error: Option<&str>) -> RequestReport {
     RequestReport {

@@ -4,33 +4,28 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-/// Generates, for each named `async fn(Store)` of the calling module, a test on Postgres
-/// (`postgres::<name>`) and one on SQLite (`sqlite::<name>`).
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod postgres {
-            $(
-                #[sqlx::test(migrations = false)]
-                async fn $name(pool: sqlx::PgPool) {
-                    super::$name(crate::helpers::postgres(pool).await).await;
-                }
-            )+
-        }
-
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::TempDir::new().unwrap();
-                    super::$name(crate::helpers::sqlite(&dir).await).await;
-                }
-            )+
-        }
-    };
-}
-
 mod batches;
 mod gpus;
 mod helpers;
 mod requests;
 mod rollup;
+
+use nightshift_metrics::store::Store;
+use nightshift_shared::db::Db;
+use tempfile::TempDir;
+
+/// A migrated store on the test's fresh Postgres database.
+async fn postgres_store(pool: sqlx::PgPool) -> Store {
+    let store = Store::from_db(Db::Postgres(pool));
+    store.migrate().await.unwrap();
+    store
+}
+
+/// A migrated store on a new SQLite file; the file goes with the returned directory.
+async fn sqlite_store() -> (TempDir, Store) {
+    let dir = TempDir::new().unwrap();
+    let db = Db::sqlite_file(&dir.path().join("metrics.db"), 4).await.unwrap();
+    let store = Store::from_db(db);
+    store.migrate().await.unwrap();
+    (dir, store)
+}

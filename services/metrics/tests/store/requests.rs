@@ -4,7 +4,7 @@ use crate::helpers::*;
 use nightshift_metrics::store::Store;
 use nightshift_shared::messages::TokenUsage;
 
-on_both_backends!(
+nightshift_testkit::on_both_databases!(
     summary_counts_means_and_percentiles_are_hand_computed_figures,
     a_re_reported_line_overwrites_its_row,
     a_batch_without_requests_has_no_figures,

@@ -4,7 +4,7 @@ use crate::helpers::*;
 use nightshift_metrics::store::Store;
 use nightshift_shared::on_db;
 
-on_both_backends!(
+nightshift_testkit::on_both_databases!(
     rollup_folds_old_samples_into_minutes_and_keeps_batch_samples_raw_longer,
     a_later_rollup_merges_into_the_minute_already_folded,
     two_rollups_at_once_fold_every_sample_once,
