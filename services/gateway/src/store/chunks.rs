@@ -57,7 +57,7 @@ impl Store {
                         .push_bind(c.last_line)
                         .push_bind(c.request_count);
                 });
-                insert.build().execute(&mut *tx).await?;
+                insert.build().persistent(false).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(true)
@@ -108,7 +108,7 @@ impl Store {
                     list.push_bind(*index);
                 }
                 list.push_unseparated(")");
-                update.build().execute(&mut *tx).await?;
+                update.build().persistent(false).execute(&mut *tx).await?;
             }
             tx.commit().await
         })

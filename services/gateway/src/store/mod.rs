@@ -32,6 +32,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Rows (or list items) per statement: SQLite binds at most 32,766 parameters in one, Postgres
 /// 65,535, and a result row binds 12.
+/// Such statements differ in text with their row count, so they are built
+/// `persistent(false)`: cached, every shape would hold a prepared statement on every connection.
 const ROWS_PER_STATEMENT: usize = 1000;
 
 /// The gateway's handle on its database.

@@ -116,7 +116,7 @@ impl Store {
                      ON CONFLICT (batch_id, line) DO NOTHING \
                      RETURNING batch_id, ok, prompt_tokens, completion_tokens, cached_tokens",
                 );
-                let inserted: Vec<Inserted> = insert.build_query_as().fetch_all(&mut *tx).await?;
+                let inserted: Vec<Inserted> = insert.build_query_as().persistent(false).fetch_all(&mut *tx).await?;
                 for row in inserted {
                     gains.entry(row.batch_id.clone()).or_default().add(&row);
                 }

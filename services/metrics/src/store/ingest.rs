@@ -44,7 +44,7 @@ impl Store {
                         .push_bind(r.ollama.map(|o| o.load_ms));
                 });
                 insert.push(concat!(" ", requests_on_conflict!()));
-                insert.build().execute(&mut *tx).await?;
+                insert.build().persistent(false).execute(&mut *tx).await?;
             }
             tx.commit().await
         })
@@ -79,7 +79,7 @@ impl Store {
                 push_reading(&mut row, g);
             });
             samples.push(" ON CONFLICT (host, gpu_uuid, worker_id, at) DO NOTHING");
-            samples.build().execute(&mut *tx).await?;
+            samples.build().persistent(false).execute(&mut *tx).await?;
             let mut current = QueryBuilder::new(concat!(
                 "INSERT INTO metrics_gpus AS cur (host, gpu_uuid, worker_id, at, gpu_name, ",
                 "source, memory_used_bytes, memory_total_bytes, memory_free_bytes, ",
@@ -95,7 +95,7 @@ impl Store {
                 push_reading(&mut row, g);
             });
             current.push(concat!(" ", gpus_on_conflict!()));
-            current.build().execute(&mut *tx).await?;
+            current.build().persistent(false).execute(&mut *tx).await?;
             tx.commit().await
         })
     }

@@ -38,6 +38,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Rows per multi-row statement: SQLite binds at most 32,766 parameters in one, Postgres 65,535,
 /// and a request row binds 15.
+/// Such statements differ in text with their row count, so they are built
+/// `persistent(false)`: cached, every shape would hold a prepared statement on every connection.
 const ROWS_PER_STATEMENT: usize = 1000;
 
 /// The metrics service's handle on its database.

@@ -191,7 +191,7 @@ impl Store {
         };
         let sql = gpu_points_sql!().replace("{workers}", &admitted);
         on_db!(&self.db, pool => {
-            let mut query = sqlx::query_as(&sql).bind(from).bind(to);
+            let mut query = sqlx::query_as(&sql).persistent(false).bind(from).bind(to);
             for worker in workers {
                 query = query.bind(worker);
             }

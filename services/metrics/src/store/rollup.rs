@@ -59,7 +59,7 @@ impl Store {
                             .push_bind(m.last.memory_total_bytes);
                     });
                     upsert.push(concat!(" ", minutes_on_conflict!()));
-                    upsert.build().execute(&mut *tx).await?;
+                    upsert.build().persistent(false).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 samples.len() as u64
