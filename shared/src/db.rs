@@ -22,6 +22,13 @@ use std::time::Duration;
 /// to answer 503 during an outage. A busy pool hands connections back in milliseconds.
 const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Rows per multi-row statement (`VALUES` lists, `IN (...)` lists): SQLite binds at most 32,766
+/// parameters in one statement and Postgres 65,535; the widest row any store writes binds 15.
+/// Such statements differ in text with their row count, so build them `persistent(false)`:
+/// cached, every row count would hold a prepared statement on every connection (and, on
+/// Postgres, on the server).
+pub const ROWS_PER_STATEMENT: usize = 1000;
+
 /// A pool on one of the two supported databases.
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -110,6 +117,26 @@ impl Db {
         match self {
             Self::Postgres(_) => Backend::Postgres,
             Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// How a transaction that reads before it writes begins (`pool.begin_with(..)`). SQLite must
+    /// take its write lock up front: one that read first could find another writer's commit in
+    /// between and fail with `SQLITE_BUSY` instead of waiting. Postgres rows lock as they are
+    /// written.
+    pub fn begin_write(&self) -> &'static str {
+        match self.backend() {
+            Backend::Postgres => "BEGIN",
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+        }
+    }
+
+    /// How a transaction of several reads that must see one snapshot begins (SQLite's readers
+    /// see one from their first read on).
+    pub fn begin_snapshot(&self) -> &'static str {
+        match self.backend() {
+            Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            Backend::Sqlite => "BEGIN",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The chunks a batch is split into: recorded when validation ends, marked as they are published.
 
-use super::{ROWS_PER_STATEMENT, Store};
+use super::Store;
+use nightshift_shared::db::ROWS_PER_STATEMENT;
 use nightshift_shared::on_db;
 use sqlx::QueryBuilder;
 
@@ -95,7 +96,7 @@ impl Store {
         now: i64,
     ) -> Result<(), sqlx::Error> {
         on_db!(&self.db, pool => {
-            let mut tx = pool.begin_with(self.begin_write()).await?;
+            let mut tx = pool.begin_with(self.db.begin_write()).await?;
             for part in chunk_indexes.chunks(ROWS_PER_STATEMENT) {
                 let mut update = QueryBuilder::new("UPDATE batch_chunks SET published_at = ");
                 update

@@ -4,12 +4,13 @@
 //! Every statement is written once and runs on either backend through
 //! [`on_db!`](nightshift_shared::on_db): SQL is static text bound with `$N` parameters (which
 //! sqlx's SQLite driver accepts too), or built with `QueryBuilder` where a statement takes many
-//! rows (multi-row `VALUES`, `IN (...)` lists, [`ROWS_PER_STATEMENT`] at a time), checked at run
+//! rows (multi-row `VALUES`, `IN (...)` lists,
+//! [`ROWS_PER_STATEMENT`](nightshift_shared::db::ROWS_PER_STATEMENT) at a time), checked at run
 //! time by tests that run on both backends rather than by `query!` at compile time, which would
 //! need a live database of each kind for every build. The only difference left is how a
-//! transaction that reads before it writes begins ([`Store::begin_write`]). Postgres once had its
+//! transaction that reads before it writes begins ([`Db::begin_write`]). Postgres once had its
 //! own statements here (`UNNEST` over arrays, a data-modifying CTE for `record_results`); the
-//! portable ones measured the same on the collector's ceiling (BENCHMARKS.md), so they went.
+//! portable ones kept the collector's ceiling within the spread (BENCHMARKS.md), so they went.
 //!
 //! The schemas are `./migrations` (Postgres) and `./migrations-sqlite`: the same tables,
 //! constraints and indexes in each dialect. SQLite's tables are STRICT (its `0003`, which
@@ -29,12 +30,6 @@ use nightshift_shared::db::{Backend, Db};
 
 /// The Postgres migrations, for `#[sqlx::test(migrator = ..)]`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// Rows (or list items) per statement: SQLite binds at most 32,766 parameters in one, Postgres
-/// 65,535, and a result row binds 12.
-/// Such statements differ in text with their row count, so they are built
-/// `persistent(false)`: cached, every shape would hold a prepared statement on every connection.
-const ROWS_PER_STATEMENT: usize = 1000;
 
 /// The gateway's handle on its database.
 #[derive(Clone)]
@@ -73,16 +68,6 @@ impl Store {
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         self.db.ping().await
-    }
-
-    /// How a transaction that reads before it writes begins. SQLite must take its write lock up
-    /// front: one that read first could find another writer's commit in between and fail with
-    /// `SQLITE_BUSY` instead of waiting. Postgres rows lock as they are written.
-    fn begin_write(&self) -> &'static str {
-        match self.db.backend() {
-            Backend::Postgres => "BEGIN",
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Request results as the collector records them, and the final transitions that use them.
 
-use super::{ROWS_PER_STATEMENT, Store};
+use super::Store;
+use nightshift_shared::db::ROWS_PER_STATEMENT;
 use nightshift_shared::on_db;
 use nightshift_shared::openai::BatchStatus;
 use sqlx::QueryBuilder;
@@ -83,7 +84,7 @@ impl Store {
             return Ok(Vec::new());
         }
         on_db!(&self.db, pool => {
-            let mut tx = pool.begin_with(self.begin_write()).await?;
+            let mut tx = pool.begin_with(self.db.begin_write()).await?;
             let mut gains: BTreeMap<String, Gain> = BTreeMap::new();
             for part in rows.chunks(ROWS_PER_STATEMENT) {
                 let mut insert = QueryBuilder::new(

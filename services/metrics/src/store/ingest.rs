@@ -1,6 +1,7 @@
 //! Writes of each telemetry message, idempotent so a redelivered message changes nothing.
 
-use super::{ROWS_PER_STATEMENT, Store, big};
+use super::{Store, big};
+use nightshift_shared::db::ROWS_PER_STATEMENT;
 use nightshift_shared::measurements::{
     BatchEvent, ChunkReport, GpuReading, GpuSample, ModelReload, RequestReport,
 };

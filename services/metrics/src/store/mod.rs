@@ -16,7 +16,8 @@
 //! # Postgres and SQLite
 //! Every statement is written once and runs on either backend through
 //! [`nightshift_shared::on_db!`]: static text bound with parameters, or built with `QueryBuilder`
-//! where it takes many rows (multi-row `VALUES`, [`ROWS_PER_STATEMENT`] at a time), checked at
+//! where it takes many rows (multi-row `VALUES`,
+//! [`ROWS_PER_STATEMENT`](nightshift_shared::db::ROWS_PER_STATEMENT) at a time), checked at
 //! run time by the tests on both backends (`tests/store`). The schema is `migrations/` (Postgres)
 //! and `migrations-sqlite/` (the same tables, keys and constraints). What the dialects lack is
 //! done in Rust: latency percentiles are interpolated over the sorted latencies
@@ -35,12 +36,6 @@ use nightshift_shared::db::{Backend, Db};
 
 /// The Postgres migrations, for `#[sqlx::test(migrator = ..)]`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// Rows per multi-row statement: SQLite binds at most 32,766 parameters in one, Postgres 65,535,
-/// and a request row binds 15.
-/// Such statements differ in text with their row count, so they are built
-/// `persistent(false)`: cached, every shape would hold a prepared statement on every connection.
-const ROWS_PER_STATEMENT: usize = 1000;
 
 /// The metrics service's handle on its database.
 #[derive(Clone)]
@@ -78,25 +73,6 @@ impl Store {
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         self.db.ping().await
-    }
-
-    /// How a transaction that reads before it writes begins. SQLite must take its write lock up
-    /// front: one that read first could find another writer's commit in between and fail with
-    /// `SQLITE_BUSY` instead of waiting. Postgres rows lock as they are written.
-    fn begin_write(&self) -> &'static str {
-        match self.db.backend() {
-            Backend::Postgres => "BEGIN",
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-        }
-    }
-
-    /// How a transaction of several reads that must see one snapshot begins (SQLite's readers
-    /// see one from their first read on).
-    fn begin_snapshot(&self) -> &'static str {
-        match self.db.backend() {
-            Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-            Backend::Sqlite => "BEGIN",
-        }
     }
 }
 

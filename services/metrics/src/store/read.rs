@@ -133,7 +133,7 @@ impl Store {
     /// ([`percentile_cont`], Postgres' definition): SQLite has no `percentile_cont`.
     pub async fn request_summary(&self, batch_id: &str) -> Result<RequestSummary, sqlx::Error> {
         on_db!(&self.db, pool => {
-            let mut tx = pool.begin_with(self.begin_snapshot()).await?;
+            let mut tx = pool.begin_with(self.db.begin_snapshot()).await?;
             let totals: Totals = sqlx::query_as(concat!(
                 "SELECT ",
                 totals_columns!(),

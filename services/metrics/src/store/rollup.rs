@@ -1,8 +1,9 @@
 //! Folds GPU samples past their retention into per-minute aggregates (min/max/avg/last per GPU),
 //! so keeping months of VRAM history costs one row per GPU per minute.
 
-use super::{ROWS_PER_STATEMENT, Store, now_ms};
+use super::{Store, now_ms};
 use crate::RetentionArgs;
+use nightshift_shared::db::ROWS_PER_STATEMENT;
 use nightshift_shared::on_db;
 use sqlx::QueryBuilder;
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ impl Store {
         let mut moved_total = 0u64;
         loop {
             let moved = on_db!(&self.db, pool => {
-                let mut tx = pool.begin_with(self.begin_write()).await?;
+                let mut tx = pool.begin_with(self.db.begin_write()).await?;
                 let samples: Vec<Sample> = sqlx::query_as(concat!(
                     "DELETE FROM metrics_gpu_samples WHERE id IN (",
                     due_samples!(),
